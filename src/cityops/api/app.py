@@ -1,0 +1,53 @@
+"""The FastAPI application: wiring only; behaviour lives in the services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from cityops import __version__
+from cityops.api.errors import install_error_handlers
+from cityops.api.v1 import auth, catalog, regions, users
+from cityops.settings import Settings, get_settings
+from cityops.store.db import make_engine, session_factory
+from cityops.store.migrate import current_revision
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = make_engine(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="cityops",
+        version=__version__,
+        summary="城市运行管理服务平台 — city operation management and service platform",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.secret = settings.effective_secret_key()
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness and database check")
+    def healthz() -> dict[str, object]:
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        return {
+            "status": "ok",
+            "version": __version__,
+            "database": engine.dialect.name,
+            "schema_revision": current_revision(engine),
+        }
+
+    for router in (auth.router, catalog.router, users.router, regions.router):
+        app.include_router(router, prefix="/api/v1")
+    return app

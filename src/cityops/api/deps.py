@@ -1,0 +1,56 @@
+"""Request-scoped dependencies: the database session (one transaction) and the signed-in user."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from cityops.core.errors import Forbidden, Unauthorized
+from cityops.core.roles import Role
+from cityops.services.users import user_from_token
+from cityops.store.schema import User
+
+SESSION_COOKIE = "cityops_session"
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed if the handler returns, rolled back if it raises."""
+    factory = request.app.state.sessions
+    with factory() as session, session.begin():
+        yield session
+
+
+Db = Annotated[Session, Depends(get_db)]
+
+
+def current_user(
+    request: Request, session: Db, bearer: Annotated[str | None, Depends(oauth2)]
+) -> User:
+    token = bearer or request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise Unauthorized("请先登录", en="sign in first", code="not_authenticated")
+    return user_from_token(session, token, request.app.state.secret)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_roles(*roles: Role) -> Callable[[User], User]:
+    """Dependency factory: the user must hold one of ``roles``."""
+
+    def check(user: CurrentUser) -> User:
+        if not set(user.role_names) & {r.value for r in roles}:
+            names = "、".join(r.label_zh for r in roles)
+            raise Forbidden(
+                f"需要以下角色之一：{names}",
+                en=f"requires one of the roles: {', '.join(r.value for r in roles)}",
+                code="wrong_role",
+            )
+        return user
+
+    return check
