@@ -429,11 +429,14 @@ def demo(
     upgrade(ctx.engine)
     with ctx.session() as s:
         result = setup_demo(s, ctx.settings.data_dir)
+    n = result.regions
     console.print(
         say(
-            f"演示城市：{result.city_name}，{result.districts} 个区，目录 {result.catalog_types} 类",
-            f"demo city: {result.city_name}, {result.districts} districts, "
-            f"{result.catalog_types} catalog types",
+            f"演示城市：{result.city_name}，{n.get('district', 0)} 个区、{n.get('street', 0)} 个街道、"
+            f"{n.get('community', 0)} 个社区、{result.grids} 个单元网格，目录 {result.catalog_types} 类",
+            f"demo city: {result.city_name}, {n.get('district', 0)} districts, "
+            f"{n.get('street', 0)} streets, {n.get('community', 0)} communities, "
+            f"{result.grids} unit grids, {result.catalog_types} catalog types",
         )
     )
     table = Table(title=say("演示账号（每个角色一个）", "Demo users (one per role)"))
@@ -462,6 +465,10 @@ def _print_details(details: object) -> None:
         err_console.print(line, markup=False)
     if len(details) > 50:
         err_console.print(f"  … {len(details) - 50} more")
+
+
+# Commands of other domains register themselves on ``app`` (they import ctx, say, console above).
+from cityops import cli_geo  # noqa: E402, F401
 
 
 def main() -> None:

@@ -7,12 +7,14 @@ reported together, so a user fixing a file sees them all at once.
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import shapely
+from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
@@ -82,13 +84,20 @@ def read_features(path: Path) -> list[dict[str, Any]]:
         raise NotFound(f"文件不存在：{path}", en=f"no such file: {path}", code="file_not_found")
     if suffix in (".geojson", ".json"):
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            # utf-8-sig: files saved by Windows tools often start with a byte-order mark
+            doc = json.loads(path.read_text(encoding="utf-8-sig"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CityopsError(
                 f"{path.name} 不是有效的 GeoJSON：{exc}",
                 en=f"{path.name} is not valid GeoJSON: {exc}",
                 code="bad_geojson",
             ) from exc
+        if not isinstance(doc, dict):
+            raise CityopsError(
+                f"{path.name} 应为 GeoJSON FeatureCollection",
+                en=f"{path.name} must be a GeoJSON FeatureCollection",
+                code="bad_geojson",
+            )
         if doc.get("type") == "Feature":
             return [doc]
         if doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
@@ -101,11 +110,24 @@ def read_features(path: Path) -> list[dict[str, Any]]:
     if suffix == ".shp":
         import shapefile  # pyshp
 
-        with shapefile.Reader(str(path), encoding="utf-8") as reader:
-            return [
-                {"properties": rec.record.as_dict(), "geometry": rec.shape.__geo_interface__}
-                for rec in reader.iterShapeRecords()
-            ]
+        try:
+            with shapefile.Reader(str(path), encoding="utf-8") as reader:
+                return [
+                    {
+                        "properties": rec.record.as_dict(),
+                        # a NULL shape has no GeoJSON form: report it as an empty geometry
+                        "geometry": None
+                        if rec.shape.shapeType == shapefile.NULL
+                        else rec.shape.__geo_interface__,
+                    }
+                    for rec in reader.iterShapeRecords()
+                ]
+        except (shapefile.ShapefileException, shapefile.GeoJSON_Error, struct.error) as exc:
+            raise CityopsError(
+                f"{path.name} 不是可读的 Shapefile（需 .shp/.shx/.dbf，属性为 UTF-8）：{exc}",
+                en=f"{path.name} is not a readable Shapefile (.shp/.shx/.dbf, UTF-8 attributes): {exc}",
+                code="bad_shapefile",
+            ) from exc
     raise CityopsError(
         f"不支持的文件类型 {suffix}：请用 .geojson 或 .shp",
         en=f"unsupported file type {suffix}: use .geojson or .shp",
@@ -129,7 +151,14 @@ def parse_areas(
     errors: list[RowError] = []
     seen: set[str] = set()
     for i, feat in enumerate(features, start=1):
-        props = dict(feat.get("properties") or {})
+        if not isinstance(feat, dict):
+            errors.append(RowError(i, None, "不是 GeoJSON Feature 对象 (not a Feature)"))
+            continue
+        raw_props = feat.get("properties") or {}
+        if not isinstance(raw_props, dict):
+            errors.append(RowError(i, "properties", "properties 应为对象 (must be an object)"))
+            continue
+        props = dict(raw_props)
         code = _prop(props, "adcode", "code", "代码", "区划代码", "ADCODE", "CODE")
         name = _prop(props, "name", "名称", "NAME")
         if not code:
@@ -144,7 +173,7 @@ def parse_areas(
         seen.add(code)
         try:
             geom = shape(feat["geometry"]) if feat.get("geometry") else None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ShapelyError) as exc:
             errors.append(RowError(i, "geometry", f"无法读取几何：{exc}"))
             continue
         problem = check_polygon(geom)

@@ -12,15 +12,15 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cityops.core.roles import STAFF_ROLES, Role
 from cityops.services.catalog import ensure_standard_catalog
+from cityops.services.geography import init_city
 from cityops.services.orgs import add_org
-from cityops.services.regions import install_city
 from cityops.services.users import add_user, set_password
-from cityops.store.schema import CatalogType, OrgUnit, User
+from cityops.store.schema import CatalogType, Grid, OrgUnit, Region, User
 
 DEMO_CITY = "410200"
 # The four urban districts a Kaifeng platform covers: 龙亭, 顺河回族, 鼓楼, 禹王台.
@@ -62,7 +62,8 @@ class DemoUser:
 @dataclass(frozen=True)
 class DemoResult:
     city_name: str
-    districts: int
+    regions: dict[str, int]  # level → count
+    grids: int
     catalog_types: int
     users: list[DemoUser]
 
@@ -92,7 +93,10 @@ def _save(path: Path, users: list[DemoUser]) -> None:
 def setup_demo(session: Session, data_dir: Path) -> DemoResult:
     """Idempotent: creates what is missing, keeps what exists (and its passwords)."""
     ensure_standard_catalog(session)
-    city = install_city(session, DEMO_CITY, districts=list(DEMO_DISTRICTS))
+    if session.scalar(select(Grid.code).limit(1)) is None:
+        init_city(session, DEMO_CITY, districts=list(DEMO_DISTRICTS))
+    city = session.get(Region, DEMO_CITY)
+    assert city is not None
     have_orgs = set(session.scalars(select(OrgUnit.code)))
     for code, name, kind, parent, region in DEMO_ORGS:
         if code not in have_orgs:
@@ -121,4 +125,6 @@ def setup_demo(session: Session, data_dir: Path) -> DemoResult:
         out.append(DemoUser(role.value, role.label_zh, username, password))
     _save(path, out)
     types = len(list(session.scalars(select(CatalogType.code))))
-    return DemoResult(city.name, city.districts, types, out)
+    levels = dict(session.execute(select(Region.level, func.count()).group_by(Region.level)).all())
+    grids = session.scalar(select(func.count()).select_from(Grid)) or 0
+    return DemoResult(city.name, levels, grids, types, out)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cityops.core.errors import NotFound
+from cityops.geo.boundaries import CityBoundaries
 from cityops.store.schema import Region
 
 _GEOD = Geod(ellps="WGS84")
@@ -44,10 +45,14 @@ def list_regions(
 class InstalledCity:
     code: str
     name: str
-    districts: int
+    district_codes: list[str]
+
+    @property
+    def districts(self) -> int:
+        return len(self.district_codes)
 
 
-def _geometry_columns(geom: BaseGeometry) -> dict[str, object]:
+def geometry_columns(geom: BaseGeometry) -> dict[str, object]:
     min_lon, min_lat, max_lon, max_lat = geom.bounds
     area, _perimeter = _GEOD.geometry_area_perimeter(geom)
     return {
@@ -61,16 +66,13 @@ def _geometry_columns(geom: BaseGeometry) -> dict[str, object]:
 
 
 def install_city(
-    session: Session, adcode: str, *, districts: list[str] | None = None
+    session: Session, city: CityBoundaries, *, districts: list[str] | None = None
 ) -> InstalledCity:
-    """Create or refresh the city and its districts from the shipped boundaries (WGS-84).
+    """Create or refresh the city and its districts from loaded (WGS-84) boundaries.
 
     ``districts`` limits the platform to some districts (e.g. the urban ones); an unknown district
     code is an error naming the ones that exist.
     """
-    from cityops.geo.boundaries import load_city  # geo stack only when installing a city
-
-    city = load_city(adcode)
     by_code = {d.adcode: d for d in city.districts}
     wanted = districts or sorted(by_code)
     unknown = [c for c in wanted if c not in by_code]
@@ -88,7 +90,7 @@ def install_city(
             name=city.name,
             parent_code=None,
             synthetic=False,
-            **_geometry_columns(city.geometry),
+            **geometry_columns(city.geometry),
         )
     )
     session.flush()
@@ -101,8 +103,8 @@ def install_city(
                 name=d.name,
                 parent_code=city.adcode,
                 synthetic=False,
-                **_geometry_columns(d.geometry),
+                **geometry_columns(d.geometry),
             )
         )
     session.flush()
-    return InstalledCity(city.adcode, city.name, len(wanted))
+    return InstalledCity(city.adcode, city.name, list(wanted))
