@@ -56,7 +56,18 @@ def cli(request: pytest.FixtureRequest, fresh_db_url: Callable[[str], str], tmp_
 def test_help_documents_every_command(tmp_path: Path) -> None:
     cli = Cli(f"sqlite:///{tmp_path}/x.db", tmp_path)
     top = cli.ok("--help")
-    for command in ("db", "catalog", "users", "org", "region", "serve", "demo"):
+    for command in (
+        "db",
+        "catalog",
+        "users",
+        "org",
+        "region",
+        "city",
+        "grids",
+        "locate",
+        "serve",
+        "demo",
+    ):
         assert command in top
     for group, commands in {
         "db": ("upgrade", "downgrade", "current"),
@@ -64,6 +75,8 @@ def test_help_documents_every_command(tmp_path: Path) -> None:
         "users": ("add", "list", "set-password"),
         "org": ("add", "list"),
         "region": ("list",),
+        "city": ("init",),
+        "grids": ("export", "import", "responsibility", "assign"),
     }.items():
         text = cli.ok(group, "--help")
         for command in commands:
