@@ -27,6 +27,10 @@ demo: $(STAMP)
 test: system-deps $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
+# Benchmarks: print figures and rewrite their sections of docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench.geo
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests && $(BIN)/ruff format --check src tests && $(BIN)/mypy
 
