@@ -17,14 +17,16 @@ from sqlalchemy.orm import Session
 
 from cityops.core.roles import STAFF_ROLES, Role
 from cityops.services.catalog import ensure_standard_catalog
-from cityops.services.geography import init_city
+from cityops.services.geography import assign_supervisor, init_city, locate
 from cityops.services.orgs import add_org
 from cityops.services.users import add_user, set_password
-from cityops.store.schema import CatalogType, Grid, OrgUnit, Region, User
+from cityops.store.schema import CatalogType, Grid, OrgUnit, Region, ResponsibilityGrid, User
 
 DEMO_CITY = "410200"
 # The four urban districts a Kaifeng platform covers: 龙亭, 顺河回族, 鼓楼, 禹王台.
 DEMO_DISTRICTS = ("410202", "410203", "410204", "410205")
+
+DEMO_PATROL_POINT_GCJ02 = (114.3490, 34.7930)  # 开封府, as a phone (Amap) reports it
 
 DEMO_ORGS: tuple[tuple[str, str, str, str | None, str | None], ...] = (
     # code, name, kind, parent code, region code
@@ -90,6 +92,19 @@ def _save(path: Path, users: list[DemoUser]) -> None:
     tmp.replace(path)
 
 
+def _assign_demo_patrol(session: Session) -> None:
+    """The demo supervisor patrols the responsibility grid around 开封府 (鼓楼区)."""
+    username = DEMO_USERS[Role.supervisor][0]
+    supervisor = session.scalar(select(User).where(User.username == username))
+    if supervisor is None or session.scalar(
+        select(ResponsibilityGrid.id).where(ResponsibilityGrid.supervisor_id == supervisor.id)
+    ):
+        return
+    lon, lat = DEMO_PATROL_POINT_GCJ02
+    grid = locate(session, lon, lat, "gcj02").location
+    assign_supervisor(session, f"R{grid.community}", supervisor.id)
+
+
 def setup_demo(session: Session, data_dir: Path) -> DemoResult:
     """Idempotent: creates what is missing, keeps what exists (and its passwords)."""
     ensure_standard_catalog(session)
@@ -124,6 +139,7 @@ def setup_demo(session: Session, data_dir: Path) -> DemoResult:
             set_password(session, username, password)
         out.append(DemoUser(role.value, role.label_zh, username, password))
     _save(path, out)
+    _assign_demo_patrol(session)
     types = len(list(session.scalars(select(CatalogType.code))))
     levels = dict(session.execute(select(Region.level, func.count()).group_by(Region.level)).all())
     grids = session.scalar(select(func.count()).select_from(Grid)) or 0
