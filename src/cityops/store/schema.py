@@ -250,3 +250,220 @@ class ComponentStatusChange(Base):
     reason: Mapped[str] = mapped_column(String(200), default="")
     source: Mapped[str] = mapped_column(String(20), default="import")
     user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+
+
+# --- the case loop ---------------------------------------------------------------------------------
+
+
+class CaseStandardRow(Base):
+    """One condition of a catalog type's case standard (立结案标准)."""
+
+    __tablename__ = "case_standard"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(5), index=True)
+    seq: Mapped[int] = mapped_column(Integer, default=1)
+    condition: Mapped[str] = mapped_column(String(300))
+    closing_condition: Mapped[str] = mapped_column(String(300), default="")
+    time_limit: Mapped[str] = mapped_column(String(40))
+    handling_unit: Mapped[str] = mapped_column(String(100), default="")
+    supervising_department: Mapped[str] = mapped_column(String(100), default="")
+
+    __table_args__ = (
+        Index("uq_case_standard_type_condition", "type_code", "condition", unique=True),
+    )
+
+
+class DispatchRuleRow(Base):
+    """One line of the 权责清单: (type or major class) × area [× component owner] → department."""
+
+    __tablename__ = "dispatch_rule"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type_code: Mapped[str | None] = mapped_column(String(5))
+    major_code: Mapped[str | None] = mapped_column(String(2))
+    area: Mapped[str | None] = mapped_column(String(15))
+    component_owner: Mapped[str | None] = mapped_column(String(32))
+    department: Mapped[str] = mapped_column(String(32))
+    auto_dispatch: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class CalendarDay(Base):
+    """A holiday or extra working day an admin adds (beside the chinesecalendar data)."""
+
+    __tablename__ = "calendar_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    note: Mapped[str] = mapped_column(String(100), default="")
+
+    __table_args__ = (CheckConstraint("kind in ('holiday', 'workday')", name="kind"),)
+
+
+class Case(Base):
+    """The current state of a case: a projection of its log (rebuildable, see core.workflow)."""
+
+    __tablename__ = "cases"  # plural: CASE is an SQL keyword
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    source: Mapped[str] = mapped_column(String(20), index=True)
+    type_code: Mapped[str | None] = mapped_column(String(5), index=True)
+    condition: Mapped[str | None] = mapped_column(String(300))
+    handling_limit: Mapped[str | None] = mapped_column(String(80))
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(String(200), default="")
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    grid_code: Mapped[str | None] = mapped_column(String(15), index=True)
+    community_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    street_code: Mapped[str | None] = mapped_column(String(9), index=True)
+    district_code: Mapped[str | None] = mapped_column(String(6), index=True)
+    component_id: Mapped[str | None] = mapped_column(String(17), index=True)
+    department: Mapped[str | None] = mapped_column(String(32), index=True)
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    reporter_name: Mapped[str] = mapped_column(String(50), default="")
+    reporter_phone: Mapped[str] = mapped_column(String(30), default="")
+    reporter_contact: Mapped[str] = mapped_column(String(200), default="")
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    self_handled: Mapped[bool] = mapped_column(Boolean, default=False)
+    task_kind: Mapped[str | None] = mapped_column(String(10))
+    task_assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    task_opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    check_result: Mapped[bool | None] = mapped_column(Boolean)
+    verify_result: Mapped[bool | None] = mapped_column(Boolean)
+    pending_extension: Mapped[str | None] = mapped_column(String(40))
+    pending_suspension: Mapped[str | None] = mapped_column(String(300))
+    suspended_from: Mapped[str | None] = mapped_column(String(20))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    close_reason: Mapped[str | None] = mapped_column(String(20))
+    returns: Mapped[int] = mapped_column(Integer, default=0)
+    reworks: Mapped[int] = mapped_column(Integer, default=0)
+    extensions: Mapped[int] = mapped_column(Integer, default=0)
+    urges: Mapped[int] = mapped_column(Integer, default=0)
+    supervisions: Mapped[int] = mapped_column(Integer, default=0)
+    reported_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    # The open stage and its deadline, for queues sorted by time left and the overdue sweep.
+    stage: Mapped[str | None] = mapped_column(String(10))
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # A retried submission (flaky network) carries the same key and gets the same case.
+    idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+
+    __table_args__ = (
+        Index("ix_cases_department_state_due", "department", "state", "due_at"),
+        Index("ix_cases_state_due", "state", "due_at"),
+    )
+
+
+class CaseStageRow(Base):
+    """One run of a stage clock (a stage can run again after a return or rework)."""
+
+    __tablename__ = "case_stage"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(10))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    time_limit: Mapped[str] = mapped_column(String(80))
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    pauses: Mapped[str] = mapped_column(Text, default="[]")  # JSON [[start, end], …]
+
+    __table_args__ = (
+        Index("uq_case_stage_case_stage_start", "case_id", "stage", "started_at", unique=True),
+        Index("ix_case_stage_open_due", "ended_at", "due_at"),
+    )
+
+
+class CaseLogRow(Base):
+    """The append-only case log; ``hash`` chains each entry to the one before."""
+
+    __tablename__ = "case_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(24), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    actor_role: Mapped[str] = mapped_column(String(20))
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    entry: Mapped[str] = mapped_column(Text)  # canonical JSON of core.workflow.LogEntry
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("uq_case_log_case_seq", "case_id", "seq", unique=True),)
+
+
+class TaskRow(Base):
+    """A supervisor's 核查 (check) or 核实 (verify) task on a case."""
+
+    __tablename__ = "task"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    assignee_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    result: Mapped[bool | None] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        Index("ix_task_assignee_open", "assignee_id", "completed_at"),
+        CheckConstraint("kind in ('check', 'verify')", name="kind"),
+    )
+
+
+class Attachment(Base):
+    """An uploaded photo or file, stored by content hash behind the blob store interface."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(50))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(200), default="")
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class OutboxEvent(Base):
+    """Notifications as events, written in the same transaction as the change they announce."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event: Mapped[str] = mapped_column(String(30))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    recipient: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "id"),)
+
+
+class CaseNumberSeq(Base):
+    """The last sequence number given per district and local day (case numbers)."""
+
+    __tablename__ = "case_number_seq"
+
+    prefix: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
