@@ -353,6 +353,7 @@ class Case(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     # The open stage and its deadline, for queues sorted by time left and the overdue sweep.
     stage: Mapped[str | None] = mapped_column(String(10))
+    warn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -376,6 +377,7 @@ class CaseStageRow(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     time_limit: Mapped[str] = mapped_column(String(80))
     due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    warn_at: Mapped[datetime] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     pauses: Mapped[str] = mapped_column(Text, default="[]")  # JSON [[start, end], …]

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-25 07:40:07.574011
+Create Date: 2026-11-25 07:44:36.563117
 """
 
 from collections.abc import Sequence
@@ -130,6 +130,7 @@ def upgrade() -> None:
         sa.Column("handled_at", cityops.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("closed_at", cityops.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("stage", sa.String(length=10), nullable=True),
+        sa.Column("warn_at", cityops.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("due_at", cityops.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("paused", sa.Boolean(), nullable=False),
         sa.Column("updated_at", cityops.store.types.UtcDateTime(timezone=True), nullable=False),
@@ -209,6 +210,7 @@ def upgrade() -> None:
         sa.Column("started_at", cityops.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("time_limit", sa.String(length=80), nullable=False),
         sa.Column("due_at", cityops.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("warn_at", cityops.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("ended_at", cityops.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("paused_at", cityops.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("pauses", sa.Text(), nullable=False),
