@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from cityops.core.catalog import Kind
 from cityops.core.errors import CityopsError
+from cityops.services import cityconfig
 from cityops.settings import Settings, get_settings
 from cityops.store.db import make_engine, session_factory, transaction
 from cityops.store.migrate import current_revision, head_revision
@@ -73,6 +74,7 @@ class CliContext:
                 en="the database schema is not up to date; run `cityops db upgrade` first",
                 code="schema_outdated",
             )
+        cityconfig.configure(self.settings.city_config)
         with transaction(session_factory(self.engine)) as s:
             yield s
 
@@ -468,7 +470,7 @@ def _print_details(details: object) -> None:
 
 
 # Commands of other domains register themselves on ``app`` (they import ctx, say, console above).
-from cityops import cli_geo  # noqa: E402, F401
+from cityops import cli_components, cli_geo  # noqa: E402, F401
 
 
 def main() -> None:

@@ -149,26 +149,15 @@ def grids_responsibility(
     region: Annotated[str, typer.Option(help="Only under this region code")] = "",
 ) -> None:
     """List responsibility grids (责任网格) with their supervisors."""
-    from sqlalchemy import func, select
-
-    from cityops.store.schema import ResponsibilityGrid, ResponsibilityGridMember, User
+    from cityops.services.mapdata import responsibility_grid_summaries
 
     with ctx.session() as s:
-        q = (
-            select(ResponsibilityGrid.code, ResponsibilityGrid.name, User.username, func.count())
-            .join(ResponsibilityGridMember)
-            .outerjoin(User, User.id == ResponsibilityGrid.supervisor_id)
-            .group_by(ResponsibilityGrid.code, ResponsibilityGrid.name, User.username)
-            .order_by(ResponsibilityGrid.code)
-        )
-        if region:
-            q = q.where(ResponsibilityGrid.code.like(f"R{region}%"))
-        rows = s.execute(q).all()
+        rows = responsibility_grid_summaries(s, region or None)
     table = Table(title=say(f"{len(rows)} 个责任网格", f"{len(rows)} responsibility grids"))
     for col in ("编码 code", "名称 name", "监督员 supervisor", "单元网格数 grids"):
         table.add_column(col)
-    for code, name, user, n in rows:
-        table.add_row(code, name, user or "", str(n))
+    for r in rows:
+        table.add_row(r.code, r.name, r.supervisor or "", str(r.grids))
     console.print(table)
 
 
@@ -179,21 +168,9 @@ def grids_assign(
         str | None, typer.Option(help="User name of a supervisor; omit to unassign")
     ] = None,
 ) -> None:
-    """Assign a responsibility grid to a supervisor."""
-    from cityops.core.errors import ValidationFailed
-    from cityops.services.geography import assign_supervisor
-    from cityops.services.users import get_user
+    """Assign a responsibility grid to a supervisor (an active user with the supervisor role)."""
+    from cityops.services.mapdata import set_supervisor
 
     with ctx.session() as s:
-        user_id = None
-        if supervisor:
-            user = get_user(s, supervisor)
-            if "supervisor" not in user.role_names:
-                raise ValidationFailed(
-                    f"{supervisor} 不是监督员",
-                    en=f"{supervisor} is not a supervisor",
-                    code="not_a_supervisor",
-                )
-            user_id = user.id
-        assign_supervisor(s, code, user_id)
+        set_supervisor(s, code, supervisor)
     console.print(say(f"{code} → {supervisor or '（无）'}", f"{code} → {supervisor or '(none)'}"))

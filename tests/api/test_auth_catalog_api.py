@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from sqlalchemy import Engine
@@ -49,7 +51,13 @@ def test_health_and_docs(http: httpx.Client, engine: Engine) -> None:
     assert r.json()["status"] == "ok"
     assert r.json()["schema_revision"] == head_revision(engine)
     assert r.json()["database"] == engine.dialect.name
-    assert http.get("/docs").status_code == 200
+    docs = http.get("/docs")
+    assert docs.status_code == 200
+    # Offline: every asset of the page comes from this server, none from a CDN.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and all(a.startswith("/static/vendor/swagger-ui/") for a in assets)
+    for asset in assets:
+        assert http.get(asset).status_code == 200
     paths = http.get("/openapi.json").json()["paths"]
     assert "/api/v1/auth/token" in paths and "/api/v1/catalog" in paths
 

@@ -9,8 +9,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from cityops import __version__
+from cityops.api.docs import install_docs
 from cityops.api.errors import install_error_handlers
-from cityops.api.v1 import auth, catalog, regions, users
+from cityops.api.v1 import auth, cases, catalog, components, grids, regions, users
+from cityops.services import cityconfig
 from cityops.settings import Settings, get_settings
 from cityops.store.db import make_engine, session_factory
 from cityops.store.migrate import current_revision
@@ -19,6 +21,7 @@ from cityops.store.migrate import current_revision
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.effective_database_url)
+    cityconfig.configure(settings.city_config)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -30,12 +33,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="城市运行管理服务平台 — city operation management and service platform",
         lifespan=lifespan,
+        docs_url=None,  # served from vendored files by install_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.secret = settings.effective_secret_key()
     install_error_handlers(app)
+    install_docs(app)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness and database check")
     def healthz() -> dict[str, object]:
@@ -48,6 +54,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "schema_revision": current_revision(engine),
         }
 
-    for router in (auth.router, catalog.router, users.router, regions.router):
+    for router in (
+        auth.router,
+        catalog.router,
+        users.router,
+        regions.router,
+        grids.router,
+        components.router,
+        cases.router,
+    ):
         app.include_router(router, prefix="/api/v1")
     return app

@@ -21,7 +21,7 @@ import numpy.typing as npt
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from cityops.core.errors import CityopsError
+from cityops.core.errors import ValidationFailed
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -58,7 +58,7 @@ def parse_crs(name: str) -> Crs:
     """Accepts the usual spellings (``gcj-02``, ``EPSG:4326``, ``baidu``…); rejects the rest."""
     crs = _ALIASES.get(name.strip().lower())
     if crs is None:
-        raise CityopsError(
+        raise ValidationFailed(
             f"不支持的坐标系 {name!r}；可用：wgs84、cgcs2000、gcj02、bd09",
             en=f"unsupported coordinate system {name!r}; use wgs84, cgcs2000, gcj02 or bd09",
             code="unknown_crs",

@@ -403,10 +403,6 @@ def import_grids(session: Session, path: Path, crs: str | None = None) -> int:
     return len(rows)
 
 
-def responsibility_grids(session: Session) -> list[ResponsibilityGrid]:
-    return list(session.scalars(select(ResponsibilityGrid).order_by(ResponsibilityGrid.code)))
-
-
 def assign_supervisor(
     session: Session, resp_code: str, supervisor_id: int | None
 ) -> ResponsibilityGrid:

@@ -117,3 +117,35 @@ class RegionOut(BaseModel):
             synthetic=r.synthetic,
             area_km2=None if r.area_m2 is None else round(r.area_m2 / 1e6, 3),
         )
+
+
+class RegionRef(BaseModel):
+    code: str
+    name: str
+
+
+class LonLat(BaseModel):
+    lon: float
+    lat: float
+
+
+class LocateOut(BaseModel):
+    """Where a position lies: unit grid and the regions above it; ``wgs84`` is the position as
+    stored (after converting from the request's coordinate system)."""
+
+    grid: str
+    community: RegionRef
+    street: RegionRef
+    district: RegionRef
+    wgs84: LonLat
+
+
+class ResponsibilityGridOut(BaseModel):
+    code: str
+    name: str
+    supervisor: str | None = Field(description="user name of the assigned supervisor")
+    grid_count: int
+
+
+class SupervisorIn(BaseModel):
+    username: str | None = Field(description="a user holding the supervisor role; null unassigns")
