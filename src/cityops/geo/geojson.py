@@ -22,7 +22,7 @@ import shapely
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
-from cityops.core.errors import CityopsError, ValidationFailed
+from cityops.core.errors import ValidationFailed
 from cityops.geo.boundaries import CHINA_LAT, CHINA_LON
 from cityops.geo.crs import Crs, FloatArray, parse_crs, transform
 
@@ -93,16 +93,6 @@ def parse_bbox(text: str) -> Bbox:
     return min_lon, min_lat, max_lon, max_lat
 
 
-def parse_crs_param(name: str) -> Crs:
-    """``parse_crs`` for request parameters: an unknown name is a 422 ``unknown_crs``."""
-    try:
-        return parse_crs(name)
-    except CityopsError as exc:
-        raise ValidationFailed(
-            exc.message, en=exc.message_en, code="unknown_crs", details={"crs": name}
-        ) from None
-
-
 def _is_wgs84(crs: Crs) -> bool:
     # CGCS2000 and WGS-84 differ by centimetres; cityops stores one for both.
     return crs in (Crs.wgs84, Crs.cgcs2000)
@@ -110,7 +100,7 @@ def _is_wgs84(crs: Crs) -> bool:
 
 def bbox_to_wgs84(bbox: Bbox, crs: Crs | str) -> Bbox:
     """A bbox given in ``crs`` as the WGS-84 box enclosing it (corners and edge midpoints)."""
-    c = crs if isinstance(crs, Crs) else parse_crs_param(crs)
+    c = crs if isinstance(crs, Crs) else parse_crs(crs)
     if _is_wgs84(c):
         return bbox
     x0, y0, x1, y1 = bbox
@@ -191,7 +181,7 @@ def _convert_xy(crs: Crs) -> Callable[[FloatArray], FloatArray]:
 
 def to_output_crs(geom: BaseGeometry, crs: Crs | str) -> BaseGeometry:
     """A stored (WGS-84) geometry in the client's coordinate system (e.g. GCJ-02 for Amap)."""
-    c = crs if isinstance(crs, Crs) else parse_crs_param(crs)
+    c = crs if isinstance(crs, Crs) else parse_crs(crs)
     if _is_wgs84(c):
         return geom
     return shapely.transform(geom, _convert_xy(c))
@@ -209,7 +199,7 @@ def for_map_many(
 ) -> list[BaseGeometry | None]:
     """A map layer's geometries: simplified (metres, measured in WGS-84), converted to ``crs``
     and rounded to ~1 cm, in three vectorised passes. ``None`` stays ``None``."""
-    c = crs if isinstance(crs, Crs) else parse_crs_param(crs)
+    c = crs if isinstance(crs, Crs) else parse_crs(crs)
     arr = _geometry_array(simplify_many(geoms, simplify))
     if not _is_wgs84(c):
         arr = shapely.transform(arr, _convert_xy(c))

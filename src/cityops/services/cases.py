@@ -24,6 +24,7 @@ from cityops.core.case_numbers import format_case_number
 from cityops.core.clock import TimeLimit
 from cityops.core.duplicates import CaseSketch
 from cityops.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from cityops.core.regions import subtree_prefix
 from cityops.core.roles import Role
 from cityops.core.workflow import (
     OPEN_STATES,
@@ -91,7 +92,7 @@ def actor_of(session: Session, user: User | None) -> Actor:
     return Actor(
         user.id,
         frozenset(Role(r) for r in user.role_names),
-        scope_region=user.scope_region_code,
+        scope_region=subtree_prefix(user.scope_region_code) if user.scope_region_code else None,
         department=department,
     )
 

@@ -49,6 +49,7 @@ from cityops.core.errors import (
     ValidationFailed,
     import_rejected,
 )
+from cityops.core.regions import subtree_prefix
 from cityops.geo.boundaries import read_features
 from cityops.geo.crs import Crs, parse_crs, transform
 from cityops.geo.geojson import (
@@ -56,7 +57,6 @@ from cityops.geo.geojson import (
     Bbox,
     bbox_to_wgs84,
     feature_collection,
-    parse_crs_param,
 )
 from cityops.services.geography import spatial_index
 from cityops.services.tabular import read_table, write_table
@@ -835,19 +835,10 @@ def component_history(session: Session, component_id: str) -> list[ComponentStat
     return list(session.scalars(q))
 
 
-def _region_prefix(code: str) -> str:
-    """GB/T 2260 province and city codes end in 0000 / 00: their subtree shares the shorter prefix."""
-    if len(code) == 6 and code.endswith("0000"):
-        return code[:2]
-    if len(code) == 6 and code.endswith("00"):
-        return code[:4]
-    return code
-
-
 def ensure_in_scope(user: User, component: Component) -> None:
     """A user with a data scope may change only components in their area / of their department."""
     if user.scope_region_code and not component.grid_code.startswith(
-        _region_prefix(user.scope_region_code)
+        subtree_prefix(user.scope_region_code)
     ):
         raise Forbidden(
             f"部件 {component.id} 不在您的数据范围（{user.scope_region_code}）内",
@@ -1056,7 +1047,7 @@ def export_components(
     chosen = _export_format(path, fmt)
     out_crs = parse_crs(crs)
     names = _type_names(session)
-    where = [Component.grid_code.like(f"{_region_prefix(region)}%")] if region else []
+    where = [Component.grid_code.like(f"{subtree_prefix(region)}%")] if region else []
     rows = _positioned(_iter_components(session, where), out_crs)
     count = 0
     if chosen == "geojson":
@@ -1114,7 +1105,7 @@ def components_geojson(
     ``limit`` (≤ 5000) features, in id order; the foreign member ``truncated`` says whether more
     matched (the client should zoom in). Coordinates are rounded to 7 decimals (≈ 1 cm).
     """
-    out_crs = parse_crs_param(crs)
+    out_crs = parse_crs(crs)
     if not 1 <= limit <= MAP_LIMIT:
         raise ValidationFailed(
             f"limit 应在 1 到 {MAP_LIMIT} 之间",

@@ -390,3 +390,13 @@ def test_random_actions_respect_the_table_replay_and_never_pull_deadlines_in(
     assert case.version == len(log)
     if case.state in (State.closed, State.voided):
         assert all(not c.open for c in case.stages)
+
+
+def test_a_city_level_scope_covers_its_districts() -> None:
+    from cityops.core.regions import subtree_prefix
+
+    assert subtree_prefix("410200") == "4102" and subtree_prefix("410000") == "41"
+    assert subtree_prefix("410204") == "410204" and subtree_prefix("410204001") == "410204001"
+    case, _ = registered(at(24, 9))
+    city_dispatcher = Actor(3, frozenset({Role.dispatcher}), scope_region=subtree_prefix("410200"))
+    assert Action.dispatch in allowed_actions(case, city_dispatcher)

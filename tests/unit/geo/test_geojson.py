@@ -13,7 +13,7 @@ from shapely import affinity
 from shapely.geometry import LineString, Point, Polygon
 
 from cityops.core.errors import ValidationFailed
-from cityops.geo.crs import Crs, MetricFrame, transform
+from cityops.geo.crs import Crs, MetricFrame, parse_crs, transform
 from cityops.geo.geojson import (
     DEFAULT_SIMPLIFY_M,
     bbox_to_wgs84,
@@ -23,7 +23,6 @@ from cityops.geo.geojson import (
     for_map_many,
     metres_per_degree,
     parse_bbox,
-    parse_crs_param,
     simplify_m,
     simplify_many,
     to_output_crs,
@@ -85,10 +84,10 @@ def test_parse_bbox_rejects(text: str, why: str) -> None:
 
 
 def test_unknown_crs_is_a_422() -> None:
-    assert parse_crs_param("GCJ-02") is Crs.gcj02
-    assert parse_crs_param("baidu") is Crs.bd09
+    assert parse_crs("GCJ-02") is Crs.gcj02
+    assert parse_crs("baidu") is Crs.bd09
     with pytest.raises(ValidationFailed) as info:
-        parse_crs_param("mars")
+        parse_crs("mars")
     assert info.value.code == "unknown_crs" and info.value.status == 422
     assert info.value.details == {"crs": "mars"}
 

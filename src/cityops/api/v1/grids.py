@@ -17,6 +17,7 @@ from cityops.api.v1.models import (
 )
 from cityops.api.v1.regions import BboxParam, CrsParam, simplify_param
 from cityops.core.roles import Role
+from cityops.geo.crs import parse_crs
 from cityops.geo.geojson import (
     DEFAULT_SIMPLIFY_M,
     bbox_to_wgs84,
@@ -25,7 +26,6 @@ from cityops.geo.geojson import (
     for_map,
     for_map_many,
     parse_bbox,
-    parse_crs_param,
 )
 from cityops.services import geography, mapdata
 from cityops.store.schema import Grid, User
@@ -73,7 +73,7 @@ def grids_geojson(
 
     Properties: code, community_code, area_m2, synthetic.
     """
-    out_crs = parse_crs_param(crs)
+    out_crs = parse_crs(crs)
     box = bbox_to_wgs84(parse_bbox(bbox), out_crs) if bbox is not None else None
     rows = mapdata.grids_in_view(session, bbox=box, community=community, limit=limit)
     tol = DEFAULT_SIMPLIFY_M["grid"] if simplify is None else simplify
@@ -100,7 +100,7 @@ def get_grid(
 ) -> GeoJSONResponse:
     """Properties: code, community_code, area_m2, synthetic, district/street/community as
     `{code, name}`, responsibility_grid as `{code, name, supervisor}` or null."""
-    out_crs = parse_crs_param(crs)
+    out_crs = parse_crs(crs)
     d = mapdata.grid_detail(session, code)
     props: dict[str, object] = _grid_props(d.grid)
     for level in ("district", "street", "community"):
@@ -169,7 +169,7 @@ def locate(
     signed in, and the answer (which grid and region a point lies in) is public knowledge, not
     case data. A position outside every grid is a 422 ``outside_city``, never a null.
     """
-    found = geography.locate(session, lon, lat, parse_crs_param(crs))
+    found = geography.locate(session, lon, lat, parse_crs(crs))
     loc, names = found.location, found.names
     return LocateOut(
         grid=loc.grid,

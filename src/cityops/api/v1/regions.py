@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from cityops.api.deps import CurrentUser, Db
 from cityops.api.geojson import GeoJSONResponse
 from cityops.api.v1.models import RegionOut
+from cityops.geo.crs import parse_crs
 from cityops.geo.geojson import (
     DEFAULT_SIMPLIFY_M,
     bbox_to_wgs84,
@@ -16,7 +17,6 @@ from cityops.geo.geojson import (
     feature_collection,
     for_map_many,
     parse_bbox,
-    parse_crs_param,
 )
 from cityops.services import mapdata
 from cityops.services import regions as svc
@@ -86,7 +86,7 @@ def regions_geojson(
     Properties: code, name, level, parent_code, synthetic, area_km2. Regions without a stored
     boundary have a null geometry (and are left out when a bbox is given).
     """
-    out_crs = parse_crs_param(crs)
+    out_crs = parse_crs(crs)
     box = bbox_to_wgs84(parse_bbox(bbox), out_crs) if bbox is not None else None
     rows = mapdata.regions_in_view(session, level=level, parent=parent, bbox=box)
     tolerances = [
