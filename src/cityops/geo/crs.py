@@ -62,6 +62,7 @@ def parse_crs(name: str) -> Crs:
             f"不支持的坐标系 {name!r}；可用：wgs84、cgcs2000、gcj02、bd09",
             en=f"unsupported coordinate system {name!r}; use wgs84, cgcs2000, gcj02 or bd09",
             code="unknown_crs",
+            details={"crs": name},
         )
     return crs
 
