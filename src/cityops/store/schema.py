@@ -356,6 +356,11 @@ class Case(Base):
     warn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "721" classification of enforcement work: service / management / enforcement.
+    method_721: Mapped[str | None] = mapped_column(String(12))
+    # The reporter's rating of the result (1–5) and comment, from the public page.
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str] = mapped_column(String(500), default="")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     # A retried submission (flaky network) carries the same key and gets the same case.
     idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
@@ -381,6 +386,8 @@ class CaseStageRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     pauses: Mapped[str] = mapped_column(Text, default="[]")  # JSON [[start, end], …]
+    # Set when the overdue sweep has announced this run of the stage (once per run).
+    overdue_notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     __table_args__ = (
         Index("uq_case_stage_case_stage_start", "case_id", "stage", "started_at", unique=True),
@@ -469,3 +476,59 @@ class CaseNumberSeq(Base):
 
     prefix: Mapped[str] = mapped_column(String(20), primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- public interfaces and evaluation ---------------------------------------------------------------
+
+
+class ApiKey(Base):
+    """A key for Open311 clients (citizen apps, integrators); only its SHA-256 is stored."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))  # shown in lists to tell keys apart
+    name: Mapped[str] = mapped_column(String(100))
+    contact: Mapped[str] = mapped_column(String(200), default="")
+    rate_per_minute: Mapped[int] = mapped_column(Integer, default=30)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class PublicSubmission(Base):
+    """A public report held for screening (Open311 token) until it becomes a case or is refused."""
+
+    __tablename__ = "public_submission"
+
+    token: Mapped[str] = mapped_column(String(40), primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    payload: Mapped[str] = mapped_column(Text)  # JSON of the request as received
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    note: Mapped[str] = mapped_column(String(300), default="")
+
+    __table_args__ = (
+        CheckConstraint("status in ('pending', 'accepted', 'rejected')", name="status"),
+    )
+
+
+class EvaluationSnapshot(Base):
+    """A published evaluation, frozen with its scheme: later edits never change it silently."""
+
+    __tablename__ = "evaluation_snapshot"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(30), index=True)  # 2026-10, 2026-Q3, 2026-10-01..
+    subject_type: Mapped[str] = mapped_column(String(20))
+    scheme_name: Mapped[str] = mapped_column(String(60))
+    scheme_version: Mapped[str] = mapped_column(String(64))  # hash of the scheme's content
+    scheme: Mapped[str] = mapped_column(Text)  # the scheme as used (TOML/JSON text)
+    results: Mapped[str] = mapped_column(Text)  # JSON: rows, figures, case ids per figure
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    published_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    superseded_by: Mapped[int | None] = mapped_column(ForeignKey("evaluation_snapshot.id"))
+
+    __table_args__ = (Index("ix_evaluation_snapshot_period_subject", "period", "subject_type"),)

@@ -1,8 +1,8 @@
-"""case loop: cases, stage clocks, the hash-chained log, tasks, attachments, outbox, standards, dispatch rules, calendar days
+"""case loop: cases, stage clocks, hash-chained log, tasks, attachments, outbox, standards, dispatch rules, calendar days, Open311 keys and submissions, evaluation snapshots
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-25 07:44:36.563117
+Create Date: 2026-11-25 07:58:18.288325
 """
 
 from collections.abc import Sequence
@@ -19,6 +19,19 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "api_key",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("prefix", sa.String(length=12), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("contact", sa.String(length=200), nullable=False),
+        sa.Column("rate_per_minute", sa.Integer(), nullable=False),
+        sa.Column("created_at", cityops.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", cityops.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_key")),
+        sa.UniqueConstraint("key_hash", name=op.f("uq_api_key_key_hash")),
+    )
     op.create_table(
         "calendar_day",
         sa.Column("day", sa.Date(), nullable=False),
@@ -133,6 +146,9 @@ def upgrade() -> None:
         sa.Column("warn_at", cityops.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("due_at", cityops.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("paused", sa.Boolean(), nullable=False),
+        sa.Column("method_721", sa.String(length=12), nullable=True),
+        sa.Column("rating", sa.Integer(), nullable=True),
+        sa.Column("rating_comment", sa.String(length=500), nullable=False),
         sa.Column("updated_at", cityops.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("idempotency_key", sa.String(length=100), nullable=True),
         sa.ForeignKeyConstraint(
@@ -175,6 +191,36 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_cases_type_code"), ["type_code"], unique=False)
 
     op.create_table(
+        "evaluation_snapshot",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("period", sa.String(length=30), nullable=False),
+        sa.Column("subject_type", sa.String(length=20), nullable=False),
+        sa.Column("scheme_name", sa.String(length=60), nullable=False),
+        sa.Column("scheme_version", sa.String(length=64), nullable=False),
+        sa.Column("scheme", sa.Text(), nullable=False),
+        sa.Column("results", sa.Text(), nullable=False),
+        sa.Column("published_at", cityops.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("published_by", sa.Integer(), nullable=True),
+        sa.Column("superseded_by", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["published_by"],
+            ["app_user.id"],
+            name=op.f("fk_evaluation_snapshot_published_by_app_user"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["superseded_by"],
+            ["evaluation_snapshot.id"],
+            name=op.f("fk_evaluation_snapshot_superseded_by_evaluation_snapshot"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_evaluation_snapshot")),
+    )
+    with op.batch_alter_table("evaluation_snapshot", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_evaluation_snapshot_period"), ["period"], unique=False)
+        batch_op.create_index(
+            "ix_evaluation_snapshot_period_subject", ["period", "subject_type"], unique=False
+        )
+
+    op.create_table(
         "case_log",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("case_id", sa.Integer(), nullable=False),
@@ -214,6 +260,9 @@ def upgrade() -> None:
         sa.Column("ended_at", cityops.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("paused_at", cityops.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("pauses", sa.Text(), nullable=False),
+        sa.Column(
+            "overdue_notified_at", cityops.store.types.UtcDateTime(timezone=True), nullable=True
+        ),
         sa.ForeignKeyConstraint(
             ["case_id"], ["cases.id"], name=op.f("fk_case_stage_case_id_cases"), ondelete="CASCADE"
         ),
@@ -242,6 +291,31 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_pending", ["delivered_at", "id"], unique=False)
+
+    op.create_table(
+        "public_submission",
+        sa.Column("token", sa.String(length=40), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("case_id", sa.Integer(), nullable=True),
+        sa.Column("api_key_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", cityops.store.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", cityops.store.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("note", sa.String(length=300), nullable=False),
+        sa.CheckConstraint(
+            "status in ('pending', 'accepted', 'rejected')",
+            name=op.f("ck_public_submission_status"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["api_key_id"], ["api_key.id"], name=op.f("fk_public_submission_api_key_id_api_key")
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["cases.id"], name=op.f("fk_public_submission_case_id_cases")
+        ),
+        sa.PrimaryKeyConstraint("token", name=op.f("pk_public_submission")),
+    )
+    with op.batch_alter_table("public_submission", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_public_submission_case_id"), ["case_id"], unique=False)
 
     op.create_table(
         "task",
@@ -276,6 +350,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_task_assignee_open")
 
     op.drop_table("task")
+    with op.batch_alter_table("public_submission", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_public_submission_case_id"))
+
+    op.drop_table("public_submission")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_pending")
 
@@ -293,6 +371,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_log_action"))
 
     op.drop_table("case_log")
+    with op.batch_alter_table("evaluation_snapshot", schema=None) as batch_op:
+        batch_op.drop_index("ix_evaluation_snapshot_period_subject")
+        batch_op.drop_index(batch_op.f("ix_evaluation_snapshot_period"))
+
+    op.drop_table("evaluation_snapshot")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cases_type_code"))
         batch_op.drop_index(batch_op.f("ix_cases_task_assignee_id"))
@@ -325,3 +408,4 @@ def downgrade() -> None:
     op.drop_table("case_standard")
     op.drop_table("case_number_seq")
     op.drop_table("calendar_day")
+    op.drop_table("api_key")
