@@ -395,3 +395,22 @@ def test_suspension_in_storage_keeps_time_and_queues_by_light(city: sessionmaker
         sz = get_user(s, "shizheng")  # another department sees nothing of it
         assert cases.list_cases(s, sz, cases.CaseQuery(), now=at(14, 10))[1] == 0
         assert cases.verify_all(s)[1] == []
+
+
+def test_the_overdue_sweep_announces_each_late_stage_once(city: sessionmaker[Session]) -> None:
+    with transaction(city) as s:
+        late = report(s, type_code="06010").case.id
+        report(s, type_code="06036", when=at(9, 1))  # register stage due 09:16
+    act(city, late, "shouli", "register", at(9, 5), condition="1")  # auto-dispatched, due 15:05
+    with transaction(city) as s:
+        first = cases.sweep_overdue(s, now=at(16))
+        again = cases.sweep_overdue(s, now=at(16, 30))
+    # Open stages: the handling run of the first case and the register run of the second.
+    assert (first.open_stages, first.newly_overdue) == (2, 2)
+    assert again.newly_overdue == 0
+    with city() as s:
+        events = {
+            (e.case_id, e.recipient)
+            for e in s.scalars(select(OutboxEvent).where(OutboxEvent.event == "overdue"))
+        }
+        assert (late, "department:KF-HW") in events and len(events) == 2

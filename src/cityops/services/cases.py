@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -1085,3 +1085,78 @@ def complete_task(
         expected_version=expected_version,
         now=now,
     )
+
+
+# --- the overdue sweep -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    open_stages: int
+    newly_overdue: int
+
+
+def sweep_overdue(session: Session, *, now: datetime | None = None) -> SweepResult:
+    """Announce every open, running stage past its deadline once (an ``overdue`` outbox event
+    to the case's current holder) and count the open stages checked. Set-based: two queries
+    whatever the number of cases, so it can run every minute."""
+    at = now or datetime.now(city_clock(session).tz)
+    open_stages = (
+        session.scalar(
+            select(func.count())
+            .select_from(CaseStageRow)
+            .where(CaseStageRow.ended_at.is_(None))
+        )
+        or 0
+    )
+    due = session.execute(
+        select(
+            CaseStageRow.id,
+            CaseStageRow.stage,
+            CaseStageRow.due_at,
+            Case.id,
+            Case.number,
+            Case.department,
+            Case.handler_id,
+            Case.task_assignee_id,
+        )
+        .join(Case, Case.id == CaseStageRow.case_id)
+        .where(
+            CaseStageRow.ended_at.is_(None),
+            CaseStageRow.paused_at.is_(None),
+            CaseStageRow.due_at < at,
+            CaseStageRow.overdue_notified_at.is_(None),
+        )
+    ).all()
+    events = []
+    for _stage_id, stage, due_at, case_id, number, dept, handler, assignee in due:
+        if stage in ("register", "dispatch"):
+            recipient = "centre"
+        elif stage == "verify" and assignee:
+            recipient = f"user:{assignee}"
+        elif handler:
+            recipient = f"user:{handler}"
+        else:
+            recipient = f"department:{dept}" if dept else "centre"
+        events.append(
+            {
+                "event": "overdue",
+                "case_id": case_id,
+                "recipient": recipient,
+                "payload": json.dumps(
+                    {"number": number, "stage": stage, "due_at": due_at.isoformat()},
+                    ensure_ascii=False,
+                ),
+                "created_at": at,
+            }
+        )
+    if events:
+        session.execute(insert(OutboxEvent), events)
+        session.execute(
+            update(CaseStageRow)
+            .where(CaseStageRow.id.in_([d[0] for d in due]))
+            .values(overdue_notified_at=at)
+            .execution_options(synchronize_session=False)
+        )
+    session.flush()
+    return SweepResult(open_stages, len(events))
