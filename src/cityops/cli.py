@@ -470,7 +470,7 @@ def _print_details(details: object) -> None:
 
 
 # Commands of other domains register themselves on ``app`` (they import ctx, say, console above).
-from cityops import cli_components, cli_geo  # noqa: E402, F401
+from cityops import cli_cases, cli_components, cli_geo  # noqa: E402, F401
 
 
 def main() -> None:

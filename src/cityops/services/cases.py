@@ -1022,8 +1022,18 @@ def verify_case(session: Session, case_id: int) -> list[AuditProblem]:
             problems.append(AuditProblem(case_id, r.seq, "prev_hash 与上一条不符（链断裂）"))
         if entry_hash(r.prev_hash, case_id, r.seq, entry) != r.hash:
             problems.append(AuditProblem(case_id, r.seq, "内容与哈希不符（记录被改动）"))
-        if (r.action, r.to_state) != (entry.action.value, entry.to_state.value):
-            problems.append(AuditProblem(case_id, r.seq, "列值与记录内容不符"))
+        # The indexed columns repeat the entry for queries: they must say the same.
+        columns = (r.action, r.at, r.actor_id, r.actor_role, r.from_state, r.to_state)
+        recorded = (
+            entry.action.value,
+            entry.at,
+            entry.actor_id,
+            entry.actor_role,
+            entry.from_state.value if entry.from_state else None,
+            entry.to_state.value,
+        )
+        if columns != recorded:
+            problems.append(AuditProblem(case_id, r.seq, "列值与记录内容不符（列被改动）"))
         prev = r.hash
     if not entries:
         return [AuditProblem(case_id, None, "案件没有日志")]
