@@ -1113,9 +1113,7 @@ def sweep_overdue(session: Session, *, now: datetime | None = None) -> SweepResu
     at = now or datetime.now(city_clock(session).tz)
     open_stages = (
         session.scalar(
-            select(func.count())
-            .select_from(CaseStageRow)
-            .where(CaseStageRow.ended_at.is_(None))
+            select(func.count()).select_from(CaseStageRow).where(CaseStageRow.ended_at.is_(None))
         )
         or 0
     )
