@@ -41,13 +41,15 @@ def strip_metadata(data: bytes, fmt: str) -> bytes:
     """Re-encode the pixels only (EXIF, GPS, XMP and maker notes dropped), upright."""
     with Image.open(io.BytesIO(data)) as im:
         upright = ImageOps.exif_transpose(im)
-        out = io.BytesIO()
-        clean = Image.new(upright.mode, upright.size)
-        clean.putdata(list(upright.getdata()))
-        save_fmt = "JPEG" if fmt == "JPEG" else fmt
-        if save_fmt == "JPEG" and clean.mode not in ("RGB", "L"):
+        if upright.mode not in ("RGB", "RGBA", "L", "LA"):
+            upright = upright.convert("RGBA")
+        # A new image from the raw pixels carries no info dict: nothing of the original's
+        # metadata can be written back by accident.
+        clean = Image.frombytes(upright.mode, upright.size, upright.tobytes())
+        if fmt == "JPEG" and clean.mode not in ("RGB", "L"):
             clean = clean.convert("RGB")
-        clean.save(out, format=save_fmt, quality=88)
+        out = io.BytesIO()
+        clean.save(out, format=fmt, quality=88)
         return out.getvalue()
 
 
