@@ -987,3 +987,30 @@ def rebuild(entries: Iterable[LogEntry]) -> CaseState:
     if case is None:
         raise ValueError("a case log has at least its report entry")
     return case
+
+
+def table_markdown() -> str:
+    """The transition table as a Markdown table (docs/cases.md embeds it; a test keeps it true)."""
+    lines = [
+        "| action | 中文 | from | to | roles | scope | requires | guard | effects |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for t in TRANSITIONS:
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    f"`{t.action.value}`",
+                    t.label[0],
+                    ", ".join(sorted(s.value for s in t.source)),
+                    t.target.value if t.target else "(same)",
+                    ", ".join(sorted(r.value for r in t.roles)),
+                    t.scope.value,
+                    ", ".join(sorted(i.value for i in t.requires)) or "—",
+                    t.guard.value if t.guard else "—",
+                    ", ".join(e.value for e in t.effects) or "—",
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(lines) + "\n"

@@ -400,3 +400,13 @@ def test_a_city_level_scope_covers_its_districts() -> None:
     case, _ = registered(at(24, 9))
     city_dispatcher = Actor(3, frozenset({Role.dispatcher}), scope_region=subtree_prefix("410200"))
     assert Action.dispatch in allowed_actions(case, city_dispatcher)
+
+
+def test_docs_show_the_table_the_code_has() -> None:
+    from pathlib import Path
+
+    from cityops.core.workflow import table_markdown
+
+    doc = (Path(__file__).parents[3] / "docs" / "cases.md").read_text("utf-8")
+    embedded = doc.split("<!-- table:begin -->\n", 1)[1].split("<!-- table:end -->", 1)[0]
+    assert embedded == table_markdown(), "regenerate the table in docs/cases.md"
