@@ -414,3 +414,68 @@ def test_the_overdue_sweep_announces_each_late_stage_once(city: sessionmaker[Ses
             for e in s.scalars(select(OutboxEvent).where(OutboxEvent.event == "overdue"))
         }
         assert (late, "department:KF-HW") in events and len(events) == 2
+
+
+def _png(session: Session, tmp: Path, color: tuple[int, int, int]) -> str:
+    import io
+
+    from PIL import Image
+
+    from cityops.services.attachments import save_upload
+    from cityops.store.blobs import DiskBlobStore
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), color).save(buf, "PNG")
+    return save_upload(session, DiskBlobStore(tmp), buf.getvalue(), "p.png", None).id
+
+
+def test_self_handled_reports_close_at_once_and_checks_run_before_registering(
+    city: sessionmaker[Session], tmp_path: Path
+) -> None:
+    with transaction(city) as s:
+        before, after = _png(s, tmp_path, (200, 0, 0)), _png(s, tmp_path, (0, 200, 0))
+        done = report(
+            s, type_code="06010", self_handled=True, photos=(before,), photos_after=(after,)
+        )
+        assert done.case.state == "closed" and done.case.close_reason == "self_handled"
+    with pytest.raises(CityopsError) as err, transaction(city) as s:
+        cases.create_case(
+            s,
+            get_user(s, "shouli"),
+            cases.NewCase(
+                source="hotline",
+                type_code="06010",
+                description="x",
+                lon=KAIFENG_FU[0],
+                lat=KAIFENG_FU[1],
+                crs="gcj02",
+                self_handled=True,
+                photos=(before,),
+                photos_after=(after,),
+            ),
+            now=at(9),
+        )
+    assert err.value.code == "wrong_role"
+    with transaction(city) as s:
+        case_id = report(s, when=at(10)).case.id
+    act(city, case_id, "shouli", "request_check", at(10, 5), supervisor="jiandu")
+    with pytest.raises(CityopsError) as err, transaction(city) as s:
+        cases.act(
+            s,
+            case_id,
+            "register",
+            get_user(s, "shouli"),
+            cases.ActionRequest(condition="1"),
+            now=at(10, 6),
+        )
+    assert err.value.code == "not_allowed_now"  # the 核查 task is still open
+    with transaction(city) as s:
+        ((task, _n),) = cases.tasks_of(s, get_user(s, "jiandu"))
+        row = cases.complete_task(
+            s, task.id, get_user(s, "jiandu"), True, "现场确认", (), now=at(10, 30)
+        )
+        assert row.check_result is True and row.task_kind is None
+    row = act(city, case_id, "shouli", "register", at(10, 35), condition="1")
+    assert row.state == "pending_dispatch"
+    with city() as s:
+        assert cases.verify_all(s)[1] == []
