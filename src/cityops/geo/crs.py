@@ -13,6 +13,7 @@ pure-Python loops (see docs/decisions.md D7).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, overload
 
@@ -94,22 +95,32 @@ def _wgs84_to_gcj02(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, Float
     return lon + d_lon, lat + d_lat
 
 
-def _gcj02_to_wgs84(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
-    # Fixed point: find w with w + offset(w) = g. Converges by ~1e-6 per step; 10 steps suffice.
-    w_lon, w_lat = lon.copy(), lat.copy()
+Forward = Callable[[FloatArray, FloatArray], tuple[FloatArray, FloatArray]]
+
+
+def _invert(
+    forward: Forward, lon: FloatArray, lat: FloatArray, x: FloatArray, y: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Fixed point: refine (x, y) until forward(x, y) = (lon, lat) within 1e-10 degrees.
+
+    The offsets are smooth and small, so each step gains about six digits; a dozen is plenty.
+    """
+    x, y = x.copy(), y.copy()
     for _ in range(12):
-        g_lon, g_lat = _wgs84_to_gcj02(w_lon, w_lat)
-        e_lon, e_lat = g_lon - lon, g_lat - lat
-        w_lon -= e_lon
-        w_lat -= e_lat
-        if (
-            max(
-                float(np.max(np.abs(e_lon), initial=0.0)), float(np.max(np.abs(e_lat), initial=0.0))
-            )
-            < 1e-10
-        ):
+        f_lon, f_lat = forward(x, y)
+        e_lon, e_lat = f_lon - lon, f_lat - lat
+        x -= e_lon
+        y -= e_lat
+        worst = max(
+            float(np.max(np.abs(e_lon), initial=0.0)), float(np.max(np.abs(e_lat), initial=0.0))
+        )
+        if worst < 1e-10:
             break
-    return w_lon, w_lat
+    return x, y
+
+
+def _gcj02_to_wgs84(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+    return _invert(_wgs84_to_gcj02, lon, lat, lon, lat)
 
 
 def _gcj02_to_bd09(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -125,20 +136,7 @@ def _bd09_to_gcj02(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatA
     y = lat - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _BD_X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _BD_X_PI)
-    g_lon, g_lat = z * np.cos(theta), z * np.sin(theta)
-    for _ in range(8):
-        b_lon, b_lat = _gcj02_to_bd09(g_lon, g_lat)
-        e_lon, e_lat = b_lon - lon, b_lat - lat
-        g_lon -= e_lon
-        g_lat -= e_lat
-        if (
-            max(
-                float(np.max(np.abs(e_lon), initial=0.0)), float(np.max(np.abs(e_lat), initial=0.0))
-            )
-            < 1e-10
-        ):
-            break
-    return g_lon, g_lat
+    return _invert(_gcj02_to_bd09, lon, lat, z * np.cos(theta), z * np.sin(theta))
 
 
 def _to_wgs84(crs: Crs, lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
