@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from cityops.core.errors import NotFound, RowError, ValidationFailed
+from cityops.core.errors import NotFound, RowError, ValidationFailed, unknown_columns
 
 CODE_RE = re.compile(r"^\d{5}$")
 
@@ -138,12 +138,7 @@ def normalise_header(headers: Iterable[str]) -> list[str]:
             unknown.append(key)
         out.append(name or key)
     if unknown:
-        raise ValidationFailed(
-            f"无法识别的列：{', '.join(unknown)}",
-            en=f"unknown columns: {', '.join(unknown)}",
-            details={"unknown_columns": unknown, "accepted": sorted(set(COLUMN_ALIASES))},
-            code="unknown_columns",
-        )
+        raise unknown_columns(unknown, COLUMN_ALIASES)
     if "code" not in out:
         raise ValidationFailed(
             "缺少必需的列：code（代码）",

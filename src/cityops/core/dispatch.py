@@ -20,7 +20,7 @@ from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from cityops.core.errors import RowError, ValidationFailed
+from cityops.core.errors import RowError, ValidationFailed, duplicate_columns, unknown_columns
 
 RuleId = str | int
 Dimension = Literal["type", "area", "owner"]
@@ -579,18 +579,9 @@ def rule_columns(header: Sequence[object]) -> list[str | None]:
             repeated.append(h)
         fields.append(f)
     if unknown:
-        raise ValidationFailed(
-            f"无法识别的列：{', '.join(unknown)}",
-            en=f"unknown columns: {', '.join(unknown)}",
-            code="unknown_columns",
-            details={"unknown_columns": unknown, "accepted": sorted(COLUMN_ALIASES)},
-        )
+        raise unknown_columns(unknown, COLUMN_ALIASES)
     if repeated:
-        raise ValidationFailed(
-            f"重复的列：{', '.join(repeated)}",
-            en=f"the same column twice: {', '.join(repeated)}",
-            code="duplicate_columns",
-        )
+        raise duplicate_columns(repeated)
     if "department" not in fields:
         raise ValidationFailed(
             "缺少必需的列：department（责任部门）",

@@ -3,7 +3,7 @@ same way: a specific message in the user's language and no traceback."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -86,4 +86,22 @@ def import_rejected(what_zh: str, what_en: str, errors: Sequence[RowError]) -> V
         "(use --skip-bad to skip bad rows)",
         code="import_rejected",
         details=[e.to_dict() for e in errors],
+    )
+
+
+def unknown_columns(unknown: Sequence[str], accepted: Iterable[str]) -> ValidationFailed:
+    """A file header the importer does not know: refused, so a typo never drops a column."""
+    return ValidationFailed(
+        f"无法识别的列：{', '.join(unknown)}",
+        en=f"unknown columns: {', '.join(unknown)}",
+        code="unknown_columns",
+        details={"unknown_columns": list(unknown), "accepted": sorted(set(accepted))},
+    )
+
+
+def duplicate_columns(repeated: Sequence[str]) -> ValidationFailed:
+    return ValidationFailed(
+        f"重复的列：{', '.join(repeated)}",
+        en=f"the same column twice: {', '.join(repeated)}",
+        code="duplicate_columns",
     )

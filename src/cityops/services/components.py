@@ -47,7 +47,9 @@ from cityops.core.errors import (
     NotFound,
     RowError,
     ValidationFailed,
+    duplicate_columns,
     import_rejected,
+    unknown_columns,
 )
 from cityops.core.regions import subtree_prefix
 from cityops.geo.boundaries import read_features
@@ -228,18 +230,9 @@ def _read_table_records(path: Path) -> tuple[list[_Record], list[RowError]]:
             fields[h] = f
             labels[f] = h
     if unknown:
-        raise ValidationFailed(
-            f"无法识别的列：{', '.join(unknown)}",
-            en=f"unknown columns: {', '.join(unknown)}",
-            code="unknown_columns",
-            details={"unknown_columns": unknown, "accepted": sorted(COLUMN_ALIASES)},
-        )
+        raise unknown_columns(unknown, COLUMN_ALIASES)
     if duplicated:
-        raise ValidationFailed(
-            f"重复的列：{', '.join(duplicated)}",
-            en=f"the same column twice: {', '.join(duplicated)}",
-            code="duplicate_columns",
-        )
+        raise duplicate_columns(duplicated)
     have = set(labels)
     keyed = bool(have & {"id", "external_id"})  # an update file may leave out type and position
     missing = [] if keyed or "type_code" in have else ["type_code"]
