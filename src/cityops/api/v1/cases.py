@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile
@@ -249,9 +249,8 @@ class ActionsOut(BaseModel):
 
 
 def _now() -> datetime:
-    from zoneinfo import ZoneInfo
-
-    return datetime.now(ZoneInfo("Asia/Shanghai"))
+    """Only compared with stored aware instants (lights), so the zone does not matter."""
+    return datetime.now(UTC)
 
 
 @router.post("/cases", response_model=CreatedOut, summary="Report a case (any channel)")
