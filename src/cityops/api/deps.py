@@ -25,7 +25,10 @@ def get_db(request: Request) -> Iterator[Session]:
         yield session
 
 
-Db = Annotated[Session, Depends(get_db)]
+# scope="function": commit (or roll back) before the response is sent. With the default request
+# scope the commit would run after the client already had its 2xx — a client could read stale
+# data, and a failed commit would be a lost write the client believes succeeded.
+Db = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def current_user(

@@ -1,0 +1,1545 @@
+"""Open311 GeoReport v2: the public face of the case loop (docs/open311.md).
+
+Everything a citizen app or an integrator does through ``/open311/v2`` is here, free of HTTP:
+the service list and service definitions from the catalog, checking a submitted request,
+screening it (accept / hold for a person / reject), turning it into a public case through
+``cases.create_case`` like every other channel, the queue of held reports behind tokens, the
+query rules of GET requests (90-day windows, paging, bbox, radius) and the public view of a
+case, which never carries the reporter's name, e-mail, phone, device or account.
+
+API keys and the rate limiter (per key and per client address, sliding one-minute windows) live
+here too. The limiter and the duplicate memory of the default screening are in-process: with N
+server processes a client gets up to N times the configured rate (see docs/open311.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import math
+import re
+import secrets
+import threading
+import time
+import tomllib
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Row, Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from cityops.core.errors import CityopsError, NotFound, ValidationFailed
+from cityops.core.workflow import OPEN_STATES, TRANSITIONS, Action, State
+from cityops.services import cases
+from cityops.services.attachments import save_upload
+from cityops.services.calendar import city_clock
+from cityops.services.geography import spatial_index
+from cityops.services.rules import stage_limits
+from cityops.store.blobs import BlobStore
+from cityops.store.schema import (
+    ApiKey,
+    Attachment,
+    Case,
+    CaseLogRow,
+    CaseStandardRow,
+    CatalogType,
+    Component,
+    OrgUnit,
+    PublicSubmission,
+    Region,
+)
+
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+MAX_PAGE_SIZE = 500
+MAX_IDS = 500
+WINDOW = timedelta(days=90)  # GeoReport v2, GET Service Requests: start_date/end_date
+MAX_RADIUS_M = 20_000.0
+MAX_DESCRIPTION = 4000  # GeoReport v2, POST Service Request: description
+CONDITION_ATTRIBUTE = "condition"
+
+
+# --- errors ------------------------------------------------------------------------------------------
+
+
+class Open311Error(CityopsError):
+    """An error with the HTTP status GeoReport v2 asks for ("Errors": 404 for what does not
+    exist, 403 for a wrong or missing api_key, 400 for anything else), plus 413 and 429 for the
+    body limit and the rate limits. ``more`` holds further problems of the same request: the
+    error body is an array, so all of them are reported at once."""
+
+    def __init__(
+        self,
+        status: int,
+        zh: str,
+        en: str,
+        *,
+        code: str = "open311",
+        more: Sequence[tuple[str, str]] = (),
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(zh, en=en, code=code)
+        self.status = status
+        self.more = list(more)
+        self.retry_after = retry_after
+
+    def messages(self, locale: str | None) -> list[str]:
+        en = bool(locale and locale.lower().startswith("en"))
+        first = self.message_for(locale)
+        return [first, *((e if en else z) for z, e in self.more)]
+
+
+def _bad(problems: Sequence[tuple[str, str]], code: str = "bad_request") -> Open311Error:
+    (zh, en), rest = problems[0], problems[1:]
+    return Open311Error(400, zh, en, code=code, more=rest)
+
+
+def _not_found(zh: str, en: str, code: str = "not_found") -> Open311Error:
+    return Open311Error(404, zh, en, code=code)
+
+
+def as_open311(exc: CityopsError) -> Open311Error:
+    """A domain error from the services underneath, with the status GeoReport v2 wants."""
+    if isinstance(exc, Open311Error):
+        return exc
+    status = {404: 404, 401: 403, 403: 403, 413: 413, 429: 429}.get(exc.status, 400)
+    return Open311Error(status, exc.message, exc.message_en or exc.message, code=exc.code)
+
+
+# --- policy: the city's Open311 settings, as data -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Read from ``<data_dir>/open311.toml`` (all keys optional; documented in docs/open311.md)."""
+
+    contact: str = "城市运行管理服务平台（城市管理局） / the city-management bureau's platform"
+    key_service: str = (
+        "API 密钥由城市管理局签发（管理员：cityops open311 keys add） / "
+        "API keys are issued by the city-management bureau (admins: cityops open311 keys add)"
+    )
+    endpoint_type: str = "production"  # or "test" (Service Discovery)
+    hold_all: bool = False  # every public report waits for a person: POST answers a token
+    ip_rate_per_minute: int = 20  # POST requests per client address (0: no limit)
+    max_body_bytes: int = 64 * 1024  # form-encoded or JSON body
+    max_upload_bytes: int = 25 * 1024 * 1024  # multipart body with media
+    max_media: int = 3
+    max_links: int = 2  # more links in a description: rejected as spam
+    duplicate_window_minutes: int = 60  # same text from the same device: rejected (0: off)
+    blocked_words: tuple[str, ...] = ()  # any of these: held for a person
+    screening_hook: str = ""  # "package.module:function" replacing the default screening
+    default_page_size: int = MAX_PAGE_SIZE
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Policy:
+        known = {f.name: f for f in fields(cls)}
+        problems = [k for k in data if k not in known]
+        if problems:
+            raise ValidationFailed(
+                f"open311.toml 有未知项：{', '.join(sorted(problems))}",
+                en=f"unknown keys in open311.toml: {', '.join(sorted(problems))}",
+                code="bad_open311_config",
+            )
+        values: dict[str, Any] = {}
+        defaults = cls()
+        for key, value in data.items():
+            want = type(getattr(defaults, key))
+            if want is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+                value = tuple(value)
+            ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+            if not ok or (want is int and value < 0):
+                raise ValidationFailed(
+                    f"open311.toml 的 {key} 取值不正确：{value!r}",
+                    en=f"bad value for {key} in open311.toml: {value!r}",
+                    code="bad_open311_config",
+                )
+            values[key] = value
+        policy = cls(**values)
+        if policy.endpoint_type not in ("production", "test"):
+            raise ValidationFailed(
+                "endpoint_type 应为 production 或 test",
+                en="endpoint_type must be production or test",
+                code="bad_open311_config",
+            )
+        if not 1 <= policy.default_page_size <= MAX_PAGE_SIZE:
+            raise ValidationFailed(
+                f"default_page_size 应在 1–{MAX_PAGE_SIZE} 之间",
+                en=f"default_page_size must be 1–{MAX_PAGE_SIZE}",
+                code="bad_open311_config",
+            )
+        return policy
+
+    @classmethod
+    def load(cls, path: Path) -> Policy:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ValidationFailed(
+                f"无法读取 {path}：{exc}",
+                en=f"cannot read {path}: {exc}",
+                code="bad_open311_config",
+            ) from exc
+        return cls.from_dict(data.get("open311", data))
+
+
+# --- rate limits ---------------------------------------------------------------------------------------
+
+
+class SlidingWindow:
+    """At most ``limit`` hits per ``window`` seconds per key: a log of hit times per key.
+
+    Refused hits are not counted, so a client that waits for ``Retry-After`` gets through.
+    """
+
+    def __init__(self, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self.clock = clock
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, limit: int) -> float | None:
+        """Count one hit: None when allowed, else the seconds until one is allowed again."""
+        now = self.clock()
+        horizon = now - self.window
+        with self._lock:
+            q = self._hits.setdefault(key, deque())
+            while q and q[0] <= horizon:
+                q.popleft()
+            if len(q) >= limit:
+                return max(q[0] + self.window - now, 0.001)
+            q.append(now)
+            if len(self._hits) > 10_000:
+                for k in [k for k, v in self._hits.items() if not v or v[-1] <= horizon]:
+                    del self._hits[k]
+            return None
+
+
+def _limited(wait: float, zh_who: str, en_who: str) -> Open311Error:
+    seconds = math.ceil(wait)
+    return Open311Error(
+        429,
+        f"{zh_who}提交过于频繁，请 {seconds} 秒后再试",
+        f"too many requests from {en_who}; try again in {seconds} s",
+        code="rate_limited",
+        retry_after=seconds,
+    )
+
+
+# --- screening -----------------------------------------------------------------------------------------
+
+
+class Verdict(StrEnum):
+    accept = "accept"  # becomes a case at once; POST answers its service_request_id
+    hold = "hold"  # waits for a person (public_submission); POST answers a token
+    reject = "reject"  # refused with 400 and the reason
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    reason: str = ""
+    reason_en: str = ""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A POST requests as received (checked for form, not yet against the catalog or the map)."""
+
+    service_code: str
+    lat: float | None = None
+    lon: float | None = None
+    address_string: str = ""
+    address_id: str = ""
+    description: str = ""
+    attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    email: str = ""
+    device_id: str = ""
+    account_id: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    phone: str = ""
+    media_url: str = ""
+    media: tuple[str, ...] = ()  # attachment ids of the uploaded files (v2.1 draft ``media``)
+    ip: str = ""
+    api_key_id: int | None = None
+    received_at: str = ""  # ISO 8601
+
+    def to_payload(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["attributes"] = {k: list(v) for k, v in self.attributes.items()}
+        data["media"] = list(self.media)
+        return data
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, Any]) -> Submission:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["attributes"] = {k: tuple(v) for k, v in values.get("attributes", {}).items()}
+        values["media"] = tuple(values.get("media", ()))
+        return cls(**values)
+
+    @property
+    def reporter_name(self) -> str:
+        first, last = self.first_name.strip(), self.last_name.strip()
+        if _CJK.search(first + last):
+            return f"{last}{first}"  # 姓 + 名
+        return " ".join(p for p in (first, last) if p)
+
+
+ScreeningHook = Callable[[Submission], Decision]
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_LINK = re.compile(r"https?://|www\.", re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
+
+
+class DefaultScreening:
+    """The default anti-spam rules, in order: too many links → reject; the same text for the same
+    service from the same device (else account, else address) within the window → reject as a
+    repeat; a blocked word → hold; the city holds every report (``hold_all``) → hold.
+
+    It runs after a submission passed every check (so a corrected retry is never a "repeat")."""
+
+    def __init__(self, policy: Policy, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self.clock = clock
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, sub: Submission) -> Decision:
+        p = self.policy
+        links = len(_LINK.findall(sub.description))
+        if links > p.max_links:
+            return Decision(
+                Verdict.reject,
+                f"描述中的链接过多（{links} 个，上限 {p.max_links} 个）",
+                f"too many links in the description ({links}, at most {p.max_links})",
+            )
+        text = _SPACES.sub("", sub.description).lower()  # spacing does not make a new text
+        who = sub.device_id or sub.account_id or sub.ip
+        if text and who:
+            key = hashlib.sha256(f"{who}\x1f{sub.service_code}\x1f{text}".encode()).hexdigest()
+            now = self.clock()
+            window = p.duplicate_window_minutes * 60.0
+            with self._lock:
+                if len(self._seen) > 50_000:
+                    self._seen = {k: t for k, t in self._seen.items() if now - t < window}
+                last = self._seen.get(key)
+                if last is not None and now - last < window:
+                    return Decision(
+                        Verdict.reject,
+                        "与此前从同一设备提交的内容相同（重复提交）",
+                        "the same report was already submitted from this device",
+                    )
+                self._seen[key] = now
+        words = (_SPACES.sub("", w).lower() for w in p.blocked_words)
+        hit = next((w for w in words if w and w in text), None)
+        if hit is not None:
+            return Decision(Verdict.hold, "含需人工审核的词语", "contains a word that needs review")
+        if p.hold_all:
+            return Decision(
+                Verdict.hold, "本市公众上报先经人工审核", "the city reviews every report"
+            )
+        return Decision(Verdict.accept)
+
+
+def load_hook(spec: str) -> ScreeningHook:
+    """``package.module:function`` → the function (a configuration error if it is not there)."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        hook = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValidationFailed(
+            f"无法加载筛查函数 {spec}：{exc}",
+            en=f"cannot load the screening hook {spec}: {exc}",
+            code="bad_open311_config",
+        ) from exc
+    if not callable(hook):
+        raise ValidationFailed(
+            f"{spec} 不是函数", en=f"{spec} is not callable", code="bad_open311_config"
+        )
+    return hook  # type: ignore[no-any-return]
+
+
+class Runtime:
+    """The policy with its in-process state: the two rate limiters and the screening hook."""
+
+    def __init__(self, policy: Policy | None = None, screen: ScreeningHook | None = None) -> None:
+        self.policy = policy or Policy()
+        self.ip_limiter = SlidingWindow()
+        self.key_limiter = SlidingWindow()
+        if screen is not None:
+            self.screen: ScreeningHook = screen
+        elif self.policy.screening_hook:
+            self.screen = load_hook(self.policy.screening_hook)
+        else:
+            self.screen = DefaultScreening(self.policy)
+
+    def limit_ip(self, ip: str) -> None:
+        if self.policy.ip_rate_per_minute == 0:  # 0: no per-address limit (e.g. behind a proxy)
+            return
+        wait = self.ip_limiter.hit(ip, self.policy.ip_rate_per_minute)
+        if wait is not None:
+            raise _limited(wait, "您的网络地址", "your address")
+
+    def limit_key(self, key: ApiKey) -> None:
+        wait = self.key_limiter.hit(str(key.id), key.rate_per_minute)
+        if wait is not None:
+            raise _limited(wait, "该 API 密钥", "this api_key")
+
+
+_runtimes: dict[Path, tuple[bytes | None, Runtime]] = {}
+_runtimes_lock = threading.Lock()
+
+
+def runtime_for(data_dir: Path) -> Runtime:
+    """The runtime of a data directory, rebuilt when ``open311.toml`` appears, changes or goes
+    (the file is a few hundred bytes: comparing its content is cheaper than trusting mtimes)."""
+    path = data_dir / "open311.toml"
+    try:
+        content: bytes | None = path.read_bytes()
+    except FileNotFoundError:
+        content = None
+    with _runtimes_lock:
+        hit = _runtimes.get(path)
+        if hit is not None and hit[0] == content:
+            return hit[1]
+    runtime = Runtime(Policy.load(path) if content is not None else Policy())
+    with _runtimes_lock:
+        _runtimes[path] = (content, runtime)
+    return runtime
+
+
+# --- API keys ------------------------------------------------------------------------------------------
+
+KEY_PREFIX = "o311_"
+
+
+def _digest(plain: str) -> str:
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+def create_key(
+    session: Session, name: str, *, contact: str = "", rate_per_minute: int = 30
+) -> tuple[ApiKey, str]:
+    """A new key; the plain text is returned once and only its SHA-256 is stored."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed(
+            "密钥名称不能为空且不超过 100 字",
+            en="a key needs a name of at most 100 characters",
+            code="bad_key_name",
+        )
+    if not 1 <= rate_per_minute <= 10_000:
+        raise ValidationFailed(
+            "每分钟次数应在 1–10000 之间",
+            en="rate per minute must be 1–10,000",
+            code="bad_rate",
+        )
+    plain = KEY_PREFIX + secrets.token_urlsafe(24)
+    row = ApiKey(
+        key_hash=_digest(plain),
+        prefix=plain[:12],
+        name=name,
+        contact=contact.strip()[:200],
+        rate_per_minute=rate_per_minute,
+    )
+    session.add(row)
+    session.flush()
+    return row, plain
+
+
+def list_keys(session: Session, *, include_revoked: bool = True) -> list[ApiKey]:
+    q = select(ApiKey).order_by(ApiKey.id)
+    if not include_revoked:
+        q = q.where(ApiKey.revoked_at.is_(None))
+    return list(session.scalars(q))
+
+
+def revoke_key(session: Session, ref: str | int, *, now: datetime | None = None) -> ApiKey:
+    """By id or by the prefix shown in lists; revoking twice keeps the first date."""
+    text = str(ref).strip()
+    column = ApiKey.id == int(text) if text.isdigit() else ApiKey.prefix == text
+    rows = list(session.scalars(select(ApiKey).where(column)))
+    if not rows:
+        raise NotFound(f"没有 API 密钥 {text}", en=f"no api key {text}", code="unknown_api_key")
+    if len(rows) > 1:
+        raise ValidationFailed(
+            f"前缀 {text} 对应多个密钥，请用编号",
+            en=f"prefix {text} is ambiguous: use the id",
+            code="ambiguous_api_key",
+        )
+    row = rows[0]
+    if row.revoked_at is None:
+        row.revoked_at = now or datetime.now(UTC)
+    session.flush()
+    return row
+
+
+def check_key(session: Session, plain: str) -> ApiKey:
+    """GeoReport v2, Errors: 403 for a missing or invalid api_key."""
+    if not plain:
+        raise Open311Error(
+            403,
+            "缺少 api_key，无法提交",
+            "api_key is missing -- can't proceed with create_request",
+            code="missing_api_key",
+        )
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _digest(plain)))
+    if row is None or row.revoked_at is not None:
+        raise Open311Error(
+            403,
+            "api_key 无效或已吊销，无法提交",
+            "invalid api_key received -- can't proceed with create_request",
+            code="invalid_api_key",
+        )
+    return row
+
+
+# --- jurisdiction ------------------------------------------------------------------------------------
+
+
+def jurisdiction(session: Session, preferred: str | None = None) -> str | None:
+    """The city this deployment serves (decisions D1): its GB/T 2260 code."""
+    codes = list(session.scalars(select(Region.code).where(Region.level == "city")))
+    if preferred in codes:
+        return preferred
+    return min(codes) if codes else None
+
+
+def check_jurisdiction(session: Session, given: str, preferred: str | None = None) -> None:
+    """One deployment is one city: its adcode is accepted, any other is 404; none is fine."""
+    if not given:
+        return
+    if given != jurisdiction(session, preferred):
+        raise _not_found(
+            f"未找到 jurisdiction_id {given}",
+            f"jurisdiction_id {given} not found",
+            code="unknown_jurisdiction",
+        )
+
+
+# --- services and service definitions --------------------------------------------------------------------
+
+
+def _public_types_query() -> Select[CatalogType]:
+    return select(CatalogType).where(
+        CatalogType.kind == "matter", CatalogType.enabled.is_(True), CatalogType.public.is_(True)
+    )
+
+
+def _is_public() -> list[Any]:
+    """Cases of public types, as conditions a planner can combine with the reported_at index
+    (a NOT IN over the few hidden codes, not an IN over the many public ones)."""
+    hidden = select(CatalogType.code).where(
+        CatalogType.kind == "matter", CatalogType.public.is_(False)
+    )
+    return [Case.type_code.is_not(None), Case.type_code.not_in(hidden)]
+
+
+def public_type(session: Session, code: str) -> CatalogType:
+    row = session.scalar(_public_types_query().where(CatalogType.code == code))
+    if row is None:
+        raise _not_found(
+            f"未找到 service_code {code}",
+            f"service_code {code} not found",
+            code="unknown_service_code",
+        )
+    return row
+
+
+def _conditions(session: Session, codes: Iterable[str] | None = None) -> dict[str, list[Any]]:
+    q = select(
+        CaseStandardRow.type_code,
+        CaseStandardRow.seq,
+        CaseStandardRow.condition,
+        CaseStandardRow.time_limit,
+    ).order_by(CaseStandardRow.type_code, CaseStandardRow.seq)
+    if codes is not None:
+        q = q.where(CaseStandardRow.type_code.in_(list(codes)))
+    out: dict[str, list[Any]] = {}
+    for row in session.execute(q):
+        out.setdefault(row.type_code, []).append(row)
+    return out
+
+
+def _keywords(text: str) -> str | None:
+    parts = [p.strip() for p in re.split(r"[,，、;；]", text or "") if p.strip()]
+    return ", ".join(parts) if parts else None
+
+
+def _service(t: CatalogType, conditions: list[Any], policy: Policy, en: bool) -> dict[str, Any]:
+    description = None
+    if conditions:
+        parts = [
+            f"{c.condition}"
+            + (f" (time limit {c.time_limit})" if en else f"（处置时限 {c.time_limit}）")
+            for c in conditions
+        ]
+        description = "; ".join(parts) if en else "；".join(parts)
+    return {
+        "service_code": t.code,
+        "service_name": t.display_name or t.name,
+        "description": description,
+        "metadata": bool(_attributes(conditions, en)),
+        "type": "batch" if policy.hold_all else "realtime",
+        "keywords": _keywords(t.keywords),
+        "group": t.major_name,
+    }
+
+
+def service_list(
+    session: Session, policy: Policy, *, locale: str = "zh-CN"
+) -> list[dict[str, Any]]:
+    """GeoReport v2, GET Service List: the matter types the city lets the public report."""
+    types = list(session.scalars(_public_types_query().order_by(CatalogType.code)))
+    conds = _conditions(session)
+    en = locale.startswith("en")
+    return [_service(t, conds.get(t.code, []), policy, en) for t in types]
+
+
+def _attributes(conditions: Sequence[Any], en: bool) -> list[dict[str, Any]]:
+    """The type's questions: which 立案条件 applies, when the standard gives a real choice."""
+    if len(conditions) < 2:
+        return []
+    return [
+        {
+            "variable": True,
+            "code": CONDITION_ATTRIBUTE,
+            "datatype": "singlevaluelist",
+            "required": False,
+            "datatype_description": (
+                "choose the situation that fits best (optional)"
+                if en
+                else "选择最符合的情形（可不选）"
+            ),
+            "order": 1,
+            "description": "Which of these is it?" if en else "属于哪种情形？",
+            "values": [{"key": str(c.seq), "name": c.condition} for c in conditions],
+        }
+    ]
+
+
+def service_definition(session: Session, code: str, *, locale: str = "zh-CN") -> dict[str, Any]:
+    """GeoReport v2, GET Service Definition (404 for codes the public cannot report)."""
+    t = public_type(session, code)
+    return {
+        "service_code": t.code,
+        "attributes": _attributes(
+            _conditions(session, [t.code]).get(t.code, []), locale.startswith("en")
+        ),
+    }
+
+
+def changeset(session: Session) -> datetime | None:
+    """When the service list last changed (Service Discovery ``changeset``)."""
+    return session.scalar(select(func.max(CatalogType.updated_at)))
+
+
+# --- checking a submission ---------------------------------------------------------------------------
+
+_ATTRIBUTE_KEY = re.compile(r"^attribute\[([^\]]+)\](\[\])?$")
+_NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^[0-9+\-() ]{3,30}$")
+_URL = re.compile(r"^https?://[^\s]+$", re.IGNORECASE)
+
+
+def clean_text(text: str) -> str:
+    """What may travel in XML 1.0 and JSON: control characters removed, newlines kept."""
+    return _NOT_XML.sub("", _CONTROL.sub("", text))
+
+
+def parse_submission(values: Mapping[str, Sequence[str]]) -> Submission:
+    """GeoReport v2, POST Service Request: the arguments, checked for form (every problem at once).
+
+    ``values`` maps each argument name to the values given (form fields may repeat);
+    ``attribute[code]`` and ``attribute[code][]`` become ``attributes``.
+    """
+    problems: list[tuple[str, str]] = []
+
+    def one(name: str) -> str:
+        for v in values.get(name, ()):
+            v = clean_text(str(v)).strip()
+            if v:
+                return v
+        return ""
+
+    def limited(name: str, limit: int) -> str:
+        v = one(name)
+        if len(v) > limit:
+            problems.append(
+                (f"{name} 过长（上限 {limit} 字）", f"{name} is too long (at most {limit})")
+            )
+        return v
+
+    code = one("service_code")
+    if not code:
+        problems.append(("未提供 service_code", "service_code was not provided"))
+    elif not re.fullmatch(r"\d{5}", code):
+        problems.append(
+            (f"service_code 应为 5 位数字：{code}", f"service_code must be 5 digits: {code}")
+        )
+    lat_text, lon_text = one("lat"), one("long")
+    lat: float | None = None
+    lon: float | None = None
+    if bool(lat_text) != bool(lon_text):
+        problems.append(("lat 与 long 须同时提供", "lat and long must be sent together"))
+    elif lat_text:
+        try:
+            lat, lon = float(lat_text), float(lon_text)
+            if not (math.isfinite(lat + lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+                raise ValueError
+        except ValueError:
+            problems.append(
+                ("lat/long 不是有效的 WGS-84 坐标", "lat/long are not valid WGS-84 coordinates")
+            )
+            lat = lon = None
+    address = limited("address_string", 200)
+    address_id = limited("address_id", 64)
+    if not (lat_text or lon_text or address or address_id):
+        problems.append(
+            (
+                "缺少位置：请提供 lat 与 long、address_string 或 address_id",
+                "a location is required: lat & long, address_string or address_id",
+            )
+        )
+    description = one("description")
+    if len(description) > MAX_DESCRIPTION:
+        problems.append(
+            (
+                f"description 过长（{len(description)} 字，上限 {MAX_DESCRIPTION} 字）",
+                f"description is too long ({len(description)} characters, at most {MAX_DESCRIPTION})",
+            )
+        )
+    email = limited("email", 200)
+    if email and not _EMAIL.match(email):
+        problems.append((f"email 格式不正确：{email}", f"email is not an e-mail address: {email}"))
+    phone = one("phone")
+    if phone and not _PHONE.match(phone):
+        problems.append(("phone 格式不正确", "phone is not a phone number"))
+    first, last = limited("first_name", 50), limited("last_name", 50)
+    media_url = limited("media_url", 500)
+    if media_url and not _URL.match(media_url):
+        problems.append(("media_url 应为 http(s) 地址", "media_url must be an http(s) URL"))
+    attributes: dict[str, tuple[str, ...]] = {}
+    for key, vals in values.items():
+        m = _ATTRIBUTE_KEY.match(key)
+        if m is None:
+            continue
+        got = tuple(v for v in (clean_text(str(x)).strip() for x in vals) if v)
+        if got:
+            attributes.setdefault(m.group(1), ())
+            attributes[m.group(1)] += got
+    sub = Submission(
+        service_code=code,
+        lat=lat,
+        lon=lon,
+        address_string=address,
+        address_id=address_id,
+        description=description,
+        attributes=attributes,
+        email=email,
+        device_id=limited("device_id", 100),
+        account_id=limited("account_id", 100),
+        first_name=first,
+        last_name=last,
+        phone=phone,
+        media_url=media_url,
+    )
+    if len(sub.reporter_name) > 50:
+        problems.append(("姓名过长（上限 50 字）", "first_name + last_name too long (at most 50)"))
+    if problems:
+        raise _bad(problems)
+    return sub
+
+
+def _answers(session: Session, sub: Submission) -> list[str]:
+    """The attribute answers as lines for the case description (400 for answers that do not fit)."""
+    conditions = _conditions(session, [sub.service_code]).get(sub.service_code, [])
+    defs = {a["code"]: a for a in _attributes(conditions, en=False)}
+    problems: list[tuple[str, str]] = []
+    lines: list[str] = []
+    for code, given in sub.attributes.items():
+        d = defs.get(code)
+        if d is None:
+            problems.append(
+                (f"该服务没有属性 {code}", f"service {sub.service_code} has no attribute {code}")
+            )
+            continue
+        names = {v["key"]: v["name"] for v in d["values"]}
+        by_name = {v["name"]: v["name"] for v in d["values"]}
+        if d["datatype"] == "singlevaluelist" and len(given) > 1:
+            problems.append((f"属性 {code} 只能选一项", f"attribute {code} takes one value"))
+            continue
+        for value in given:
+            name = names.get(value) or by_name.get(value)
+            if name is None:
+                problems.append(
+                    (
+                        f"属性 {code} 没有选项 {value}（可选：{', '.join(names)}）",
+                        f"attribute {code} has no value {value} (choose from {', '.join(names)})",
+                    )
+                )
+            else:
+                label = "情形" if code == CONDITION_ATTRIBUTE else code
+                lines.append(f"【{label}】{name}")
+    missing = [c for c, d in defs.items() if d["required"] and c not in sub.attributes]
+    problems += [(f"缺少必填属性 {c}", f"attribute {c} is required") for c in missing]
+    if problems:
+        raise _bad(problems)
+    return lines
+
+
+def _case_of(session: Session, sub: Submission) -> cases.NewCase:
+    """The submission as an intake for ``cases.create_case`` (location and answers checked)."""
+    public_type(session, sub.service_code)
+    lines = _answers(session, sub)
+    description = "\n".join([sub.description, *lines]).strip() if lines else sub.description
+    if len(description) > MAX_DESCRIPTION:
+        raise _bad([("description 加上属性后过长", "description plus attributes is too long")])
+    component_id = None
+    if sub.lat is None or sub.lon is None:
+        if sub.address_id:
+            if not (
+                re.fullmatch(r"\d{17}", sub.address_id) and session.get(Component, sub.address_id)
+            ):
+                raise _bad(
+                    [
+                        (
+                            f"未找到 address_id {sub.address_id}（应为 17 位部件编号）",
+                            f"address_id {sub.address_id} not found (a 17-digit component id)",
+                        )
+                    ],
+                    code="unknown_address_id",
+                )
+            component_id = sub.address_id
+        else:
+            raise _bad(
+                [
+                    (
+                        "本市暂不能仅凭地址文字定位，请提供 lat 与 long（WGS-84）或部件编号 address_id",
+                        "this jurisdiction cannot locate an address_string alone: send lat & long "
+                        "(WGS-84) or a component id as address_id",
+                    )
+                ],
+                code="location_required",
+            )
+    else:
+        spatial_index(session).locate(sub.lon, sub.lat)  # outside the city: 400 before screening
+    return cases.NewCase(
+        source="public",
+        description=description,
+        type_code=sub.service_code,
+        lon=sub.lon,
+        lat=sub.lat,
+        crs="wgs84",
+        address=sub.address_string,
+        component_id=component_id,
+        photos=sub.media,
+        reporter_name=sub.reporter_name,
+        reporter_phone=sub.phone,
+        reporter_contact=sub.email,
+    )
+
+
+# --- submitting, holding, tokens -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Receipt:
+    service_request_id: str | None
+    token: str | None
+    notice: str
+
+
+def submit(
+    session: Session,
+    sub: Submission,
+    screen: ScreeningHook,
+    *,
+    uploads: Sequence[tuple[str, bytes]] = (),
+    store: BlobStore | None = None,
+    locale: str = "zh-CN",
+    now: datetime | None = None,
+) -> Receipt:
+    """Check, keep the uploaded photos, screen, and either create the case or hold the report
+    (one transaction). ``uploads`` are (file name, bytes): saved only once the rest passed."""
+    en = locale.startswith("en")
+    new = _case_of(session, sub)
+    if uploads:
+        if store is None:
+            raise ValueError("uploads need a blob store")
+        ids = tuple(save_upload(session, store, data, name, None).id for name, data in uploads)
+        sub = replace(sub, media=(*sub.media, *ids))
+        new = replace(new, photos=sub.media)
+    decision = screen(sub)
+    if decision.verdict is Verdict.reject:
+        raise _bad(
+            [(f"提交被拒绝：{decision.reason}", f"rejected: {decision.reason_en}")], "rejected"
+        )
+    at = now or datetime.now(city_clock(session).tz)
+    payload = json.dumps(sub.to_payload(), ensure_ascii=False, sort_keys=True)
+    token = secrets.token_urlsafe(18)
+    if decision.verdict is Verdict.hold:
+        session.add(
+            PublicSubmission(
+                token=token,
+                status="pending",
+                payload=payload,
+                api_key_id=sub.api_key_id,
+                created_at=at,
+                note=decision.reason[:300],
+            )
+        )
+        session.flush()
+        notice = (
+            "Received; it becomes a service request once reviewed. Ask tokens/{token} for its id."
+            if en
+            else "已收到，经人工审核后生成案件编号；可用 token 查询。"
+        )
+        return Receipt(None, token, notice.replace("{token}", token))
+    created = cases.create_case(session, None, new, now=at)
+    session.add(
+        PublicSubmission(
+            token=token,
+            status="accepted",
+            payload=payload,
+            case_id=created.case.id,
+            api_key_id=sub.api_key_id,
+            created_at=at,
+            decided_at=at,
+            note="自动受理 / accepted on receipt",
+        )
+    )
+    session.flush()
+    limit = stage_limits(session).register
+    notice = (
+        f"Received as {created.case.number}; the command centre registers reports within {limit.en}."
+        if en
+        else f"已收到，案件编号 {created.case.number}；指挥中心将在{limit}内受理。"
+    )
+    return Receipt(created.case.number, None, notice)
+
+
+def list_submissions(session: Session, status: str | None = "pending") -> list[PublicSubmission]:
+    q = select(PublicSubmission).order_by(PublicSubmission.created_at)
+    if status:
+        q = q.where(PublicSubmission.status == status)
+    return list(session.scalars(q))
+
+
+def _held(session: Session, token: str) -> PublicSubmission:
+    row = session.get(PublicSubmission, token)
+    if row is None:
+        raise _not_found(f"未找到 token {token}", f"token {token} not found", code="unknown_token")
+    if row.status != "pending":
+        raise CityopsError(
+            f"该上报已处理（{row.status}）",
+            en=f"this report was already decided ({row.status})",
+            code="already_decided",
+        )
+    return row
+
+
+def accept_submission(
+    session: Session, token: str, by: str, *, now: datetime | None = None
+) -> Case:
+    """A person accepts a held report: it becomes a public case like any other."""
+    row = _held(session, token)
+    sub = Submission.from_payload(json.loads(row.payload))
+    at = now or datetime.now(city_clock(session).tz)
+    created = cases.create_case(session, None, _case_of(session, sub), now=at)
+    row.status, row.case_id, row.decided_at = "accepted", created.case.id, at
+    row.note = f"{by} 审核通过 / accepted"[:300]
+    session.flush()
+    return created.case
+
+
+def reject_submission(
+    session: Session, token: str, by: str, reason: str, *, now: datetime | None = None
+) -> PublicSubmission:
+    if not reason.strip():
+        raise ValidationFailed("请填写不予受理的原因", en="give a reason", code="missing_input")
+    row = _held(session, token)
+    row.status, row.decided_at = "rejected", now or datetime.now(UTC)
+    row.note = f"{by}：{reason.strip()}"[:300]
+    session.flush()
+    return row
+
+
+def token_status(session: Session, token: str) -> dict[str, Any]:
+    """GeoReport v2, GET service_request_id from a token (null id while the report waits)."""
+    row = session.get(PublicSubmission, token)
+    if row is None:
+        raise _not_found(f"未找到 token {token}", f"token {token} not found", code="unknown_token")
+    if row.status == "rejected":
+        raise _not_found(
+            f"token {token} 对应的上报经审核未被受理",
+            f"the report behind token {token} was declined at review",
+            code="declined",
+        )
+    number = (
+        session.scalar(select(Case.number).where(Case.id == row.case_id)) if row.case_id else None
+    )
+    return {"service_request_id": number, "token": token}
+
+
+# --- GET requests: the query -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestQuery:
+    ids: tuple[str, ...] = ()
+    service_codes: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    near: tuple[float, float, float] | None = None  # lat, lon, radius in metres
+    page: int = 1
+    page_size: int = MAX_PAGE_SIZE
+    extensions: bool = False
+
+
+def parse_w3(text: str, tz: tzinfo) -> datetime:
+    """W3C date/time (YYYY, YYYY-MM, YYYY-MM-DD, or a full time with its zone); a time without
+    a zone is read in the city's time zone, a '+' turned into a space by the query is mended."""
+    text = text.strip()
+    text = re.sub(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$", r"\1+\2", text)
+    try:
+        if re.fullmatch(r"\d{4}", text):
+            return datetime(int(text), 1, 1, tzinfo=tz)
+        if re.fullmatch(r"\d{4}-\d{2}", text):
+            y, m = text.split("-")
+            return datetime(int(y), int(m), 1, tzinfo=tz)
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, tzinfo=tz)
+        if "T" not in text:
+            raise ValueError(text)
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(text) from None
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
+def parse_query(
+    params: Sequence[tuple[str, str]], *, now: datetime, default_page_size: int = MAX_PAGE_SIZE
+) -> RequestQuery:
+    """GeoReport v2, GET Service Requests, with the 90-day window rules, and the extensions:
+    page/page_size, bbox, lat/long/radius, extensions=true; v2.1 updated_after/updated_before."""
+    tz = now.tzinfo or UTC
+    values: dict[str, list[str]] = {}
+    for k, v in params:
+        if v.strip():
+            values.setdefault(k, []).append(v.strip())
+    problems: list[tuple[str, str]] = []
+
+    def listed(name: str) -> tuple[str, ...]:
+        return tuple(
+            dict.fromkeys(
+                p.strip() for v in values.get(name, []) for p in v.split(",") if p.strip()
+            )
+        )
+
+    def when(name: str) -> datetime | None:
+        if name not in values:
+            return None
+        try:
+            return parse_w3(values[name][0], tz)
+        except ValueError:
+            problems.append(
+                (
+                    f"{name} 不是 W3C 日期时间格式（如 2026-01-01T00:00:00+08:00）",
+                    f"{name} is not a W3C date/time (e.g. 2026-01-01T00:00:00Z)",
+                )
+            )
+            return None
+
+    def number(name: str, default: float | None = None) -> float | None:
+        if name not in values:
+            return default
+        try:
+            x = float(values[name][0])
+            if math.isfinite(x):
+                return x
+        except ValueError:
+            pass
+        problems.append((f"{name} 不是数值", f"{name} is not a number"))
+        return None
+
+    ids = listed("service_request_id")
+    if len(ids) > MAX_IDS:
+        problems.append(
+            (f"service_request_id 最多 {MAX_IDS} 个", f"at most {MAX_IDS} service_request_id")
+        )
+    codes = listed("service_code")
+    if any(not re.fullmatch(r"\d{5}", c) for c in codes):
+        problems.append(("service_code 应为 5 位数字", "service_code must be 5 digits"))
+    statuses = listed("status")
+    if any(s not in ("open", "closed") for s in statuses):
+        problems.append(("status 只能是 open 或 closed", "status must be open or closed"))
+    start, end = when("start_date"), when("end_date")
+    after, before = when("updated_after"), when("updated_before")
+    page_f = number("page", 1)
+    size_f = number("page_size", default_page_size)
+    page = int(page_f) if page_f is not None and page_f == int(page_f) else 0
+    size = int(size_f) if size_f is not None and size_f == int(size_f) else 0
+    if page < 1:
+        problems.append(("page 应为正整数", "page must be a positive integer"))
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        problems.append(
+            (f"page_size 应在 1–{MAX_PAGE_SIZE} 之间", f"page_size must be 1–{MAX_PAGE_SIZE}")
+        )
+    bbox = None
+    if "bbox" in values:
+        try:
+            parts = [float(p) for p in values["bbox"][0].split(",")]
+            if len(parts) != 4:
+                raise ValueError
+            bbox = (parts[0], parts[1], parts[2], parts[3])
+            if not (bbox[0] < bbox[2] and bbox[1] < bbox[3]) or not all(map(math.isfinite, parts)):
+                raise ValueError
+        except ValueError:
+            problems.append(
+                (
+                    "bbox 应为 最小经度,最小纬度,最大经度,最大纬度（WGS-84）",
+                    "bbox must be min_long,min_lat,max_long,max_lat (WGS-84)",
+                )
+            )
+            bbox = None
+    near = None
+    lat, lon, radius = number("lat"), number("long"), number("radius")
+    if (lat is None) != (lon is None):
+        problems.append(("lat 与 long 须同时提供", "lat and long must be sent together"))
+    elif lat is not None and lon is not None:
+        r = radius if radius is not None else 500.0
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            problems.append(("lat/long 超出范围", "lat/long out of range"))
+        elif not 0 < r <= MAX_RADIUS_M:
+            problems.append(
+                (
+                    f"radius 应在 0–{MAX_RADIUS_M:.0f} 米之间",
+                    f"radius must be 0–{MAX_RADIUS_M:.0f} m",
+                )
+            )
+        else:
+            near = (lat, lon, r)
+    elif radius is not None:
+        problems.append(("radius 需要同时提供 lat 与 long", "radius needs lat and long"))
+    if not ids:  # service_request_id overrides every other argument
+        if after is not None or before is not None:
+            after, before = _updated_window(after, before, now, problems)
+            if start is not None or end is not None:
+                start, end = _window(start, end, now, problems)
+        else:
+            start, end = _window(start, end, now, problems)
+    if problems:
+        raise _bad(problems)
+    ext = values.get("extensions", ["false"])[0].lower() in ("true", "1", "yes")
+    return RequestQuery(
+        ids=ids,
+        service_codes=codes,
+        statuses=statuses,
+        start=start if not ids else None,
+        end=end if not ids else None,
+        updated_after=after if not ids else None,
+        updated_before=before if not ids else None,
+        bbox=bbox,
+        near=near,
+        page=page,
+        page_size=size,
+        extensions=ext,
+    )
+
+
+def _window(
+    start: datetime | None, end: datetime | None, now: datetime, problems: list[tuple[str, str]]
+) -> tuple[datetime, datetime]:
+    """requested_datetime within at most 90 days: neither given → the last 90 days; one given →
+    90 days from (or up to) it; both → a range of at most 90 days."""
+    if start is None and end is None:
+        return now - WINDOW, now
+    if start is None:
+        assert end is not None
+        return end - WINDOW, end
+    if end is None:
+        return start, start + WINDOW
+    if start > end:
+        problems.append(("start_date 晚于 end_date", "start_date is later than end_date"))
+    elif end - start > WINDOW:
+        problems.append(
+            (
+                "start_date 到 end_date 不能超过 90 天",
+                "start_date to end_date may not span more than 90 days",
+            )
+        )
+    return start, end
+
+
+def _updated_window(
+    after: datetime | None, before: datetime | None, now: datetime, problems: list[tuple[str, str]]
+) -> tuple[datetime, datetime]:
+    """updated_datetime between updated_after and updated_before (v2.1 draft): a missing
+    updated_before is now; a missing updated_after is 90 days before updated_before (the draft
+    leaves that open; the same 90 days as start_date/end_date). No span limit otherwise: this
+    query exists to fetch a changeset reaching older requests, and paging bounds the answer."""
+    before = before or now
+    after = after or before - WINDOW
+    if after > before:
+        problems.append(
+            ("updated_after 晚于 updated_before", "updated_after is later than updated_before")
+        )
+    return after, before
+
+
+# What the public view reads of a case: loading only these is much cheaper than whole rows.
+CaseRow = Row[*tuple[Any, ...]]
+_VIEW_COLUMNS = (
+    Case.id,
+    Case.number,
+    Case.state,
+    Case.source,
+    Case.type_code,
+    Case.description,
+    Case.address,
+    Case.lon,
+    Case.lat,
+    Case.component_id,
+    Case.department,
+    Case.reporter_name,
+    Case.reported_at,
+    Case.updated_at,
+    Case.closed_at,
+    Case.due_at,
+    Case.stage,
+    Case.close_reason,
+    Case.parent_id,
+)
+_LOG_COLUMNS = (
+    CaseLogRow.case_id,
+    CaseLogRow.seq,
+    CaseLogRow.action,
+    CaseLogRow.at,
+    CaseLogRow.from_state,
+    CaseLogRow.to_state,
+    CaseLogRow.entry,
+)
+
+
+def find_requests(session: Session, q: RequestQuery) -> tuple[list[CaseRow], int]:
+    """The public cases the query asks for, newest first, and how many match in all (rows of
+    the columns the public view needs)."""
+    where: list[Any] = _is_public()
+    if q.ids:
+        where.append(Case.number.in_(q.ids))
+    else:
+        if q.service_codes:
+            where.append(Case.type_code.in_(q.service_codes))
+        if set(q.statuses) == {"open"}:
+            where.append(Case.state.in_([s.value for s in OPEN_STATES]))
+        elif set(q.statuses) == {"closed"}:
+            where.append(Case.state.in_([State.closed.value, State.voided.value]))
+        if q.start is not None:
+            where.append(Case.reported_at >= q.start)
+        if q.end is not None:
+            where.append(Case.reported_at <= q.end)
+        if q.updated_after is not None:
+            where.append(Case.updated_at >= q.updated_after)
+        if q.updated_before is not None:
+            where.append(Case.updated_at <= q.updated_before)
+        if q.bbox is not None:
+            x0, y0, x1, y1 = q.bbox
+            where += [Case.lon.between(x0, x1), Case.lat.between(y0, y1)]
+        if q.near is not None:
+            lat0, lon0, r = q.near
+            kx = 111_320.0 * math.cos(math.radians(lat0))  # metres per degree, local
+            ky = 110_574.0
+            dlat, dlon = r / ky, r / max(kx, 1e-6)
+            where += [
+                Case.lat.between(lat0 - dlat, lat0 + dlat),
+                Case.lon.between(lon0 - dlon, lon0 + dlon),
+                ((Case.lon - lon0) * kx) * ((Case.lon - lon0) * kx)
+                + ((Case.lat - lat0) * ky) * ((Case.lat - lat0) * ky)
+                <= r * r,
+            ]
+    total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
+    query = select(*_VIEW_COLUMNS).where(*where).order_by(Case.reported_at.desc(), Case.id.desc())
+    if not q.ids:
+        query = query.offset((q.page - 1) * q.page_size).limit(q.page_size)
+    rows = list(session.execute(query))
+    if q.ids:
+        order = {n: i for i, n in enumerate(q.ids)}
+        rows.sort(key=lambda r: order.get(r.number, 0))
+    return rows, int(total)
+
+
+def get_request(session: Session, number: str) -> CaseRow:
+    row = session.execute(
+        select(*_VIEW_COLUMNS).where(Case.number == number, *_is_public())
+    ).first()
+    if row is None:
+        raise _not_found(
+            f"未找到 service_request_id {number}",
+            f"service_request_id {number} not found",
+            code="unknown_service_request_id",
+        )
+    return row
+
+
+# --- GET requests: the public view of a case ------------------------------------------------------------
+
+_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[- ]?\d{3,4}(\d{4})(?!\d)")
+_MAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+_STAGE_LABELS = {
+    "report": ("上报", "reported"),
+    "register": ("立案", "registered"),
+    "dispatch": ("派遣", "dispatched"),
+    "handle": ("处置", "being handled"),
+    "verify": ("核实", "being verified"),
+    "close": ("结案", "closed"),
+}
+_ACTION_LABELS: dict[str, tuple[str, str]] = {"report": ("上报", "reported")}
+for _t in TRANSITIONS:
+    _ACTION_LABELS.setdefault(_t.action.value, _t.label)
+
+
+def scrub(text: str, reporter_name: str = "") -> str:
+    """Free text as the public may read it: phone numbers, e-mail addresses and the reporter's
+    name masked (a citizen who wrote "call me on 138…" is not published)."""
+    text = _MOBILE.sub(r"\1****\2", text)
+    text = _LANDLINE.sub(r"\1-****\2", text)
+    text = _MAIL_IN_TEXT.sub("***@***", text)
+    name = reporter_name.strip()
+    if len(name) >= 2:
+        text = text.replace(name, name[0] + "*" * (len(name) - 1))
+    return text
+
+
+def w3(value: datetime | None, tz: tzinfo) -> str | None:
+    return value.astimezone(tz).isoformat(timespec="seconds") if value else None
+
+
+@dataclass
+class _Page:
+    """What the rows of one page need from other tables, fetched once per page."""
+
+    names: dict[str, str]
+    departments: dict[str, str]
+    photos: dict[int, list[str]]
+    media_urls: dict[int, str]
+    parents: dict[int, str]
+    logs: dict[int, list[CaseRow]]  # rows of _LOG_COLUMNS
+
+
+def _page_data(session: Session, rows: Sequence[CaseRow], extensions: bool) -> _Page:
+    ids = [r.id for r in rows]
+    codes = {r.type_code for r in rows if r.type_code}
+    depts = {r.department for r in rows if r.department}
+    names = (
+        dict(
+            session.execute(
+                select(
+                    CatalogType.code, func.coalesce(CatalogType.display_name, CatalogType.name)
+                ).where(CatalogType.kind == "matter", CatalogType.code.in_(codes))
+            ).all()
+        )
+        if codes
+        else {}
+    )
+    departments = (
+        dict(
+            session.execute(select(OrgUnit.code, OrgUnit.name).where(OrgUnit.code.in_(depts))).all()
+        )
+        if depts
+        else {}
+    )
+    photos: dict[int, list[str]] = {}
+    logs: dict[int, list[CaseRow]] = {}
+    if ids:
+        log_q = select(*_LOG_COLUMNS).where(CaseLogRow.case_id.in_(ids))
+        if not extensions:  # the report (photos) and a void's reason (status_notes)
+            log_q = log_q.where(or_(CaseLogRow.seq == 1, CaseLogRow.action == Action.void.value))
+        for log in session.execute(log_q.order_by(CaseLogRow.case_id, CaseLogRow.seq)):
+            logs.setdefault(log.case_id, []).append(log)
+            if log.seq == 1:
+                photos[log.case_id] = list(json.loads(log.entry).get("attachments", []))
+    media_urls: dict[int, str] = {}
+    need = [i for i in ids if not photos.get(i)]
+    if need:
+        for case_id, payload in session.execute(
+            select(PublicSubmission.case_id, PublicSubmission.payload).where(
+                PublicSubmission.case_id.in_(need)
+            )
+        ):
+            url = json.loads(payload).get("media_url")
+            if url and case_id is not None:
+                media_urls[case_id] = url
+    parent_ids = {r.parent_id for r in rows if r.parent_id}
+    parents = (
+        dict(session.execute(select(Case.id, Case.number).where(Case.id.in_(parent_ids))).all())
+        if parent_ids
+        else {}
+    )
+    return _Page(names, departments, photos, media_urls, parents, logs)
+
+
+def _status_notes(row: CaseRow, page: _Page, en: bool) -> str:
+    state = State(row.state)
+    if state is State.voided:
+        reason = _last_reason(page.logs.get(row.id, []), Action.void.value)
+        base = "voided" if en else "已作废"
+        return f"{base}: {reason}" if en and reason else (f"{base}：{reason}" if reason else base)
+    if state is State.closed:
+        if row.close_reason == "duplicate":
+            parent = page.parents.get(row.parent_id or 0, "")
+            return f"duplicate of {parent}" if en else f"与 {parent} 重复，已合并处理"
+        if row.close_reason == "self_handled":
+            return "fixed on the spot by a supervisor" if en else "监督员已现场处置"
+        return "closed" if en else "已结案"
+    return state.label_en if en else state.label_zh
+
+
+def _last_reason(logs: Sequence[CaseRow], action: str) -> str:
+    for log in reversed(logs):
+        if log.action == action:
+            return str(json.loads(log.entry).get("reason", ""))
+    return ""
+
+
+def _notes(
+    row: CaseRow, logs: Sequence[CaseRow], page: _Page, tz: tzinfo, en: bool
+) -> list[dict[str, Any]]:
+    """The case log as notes: the steps that moved the case (who acted is never shown)."""
+    out = []
+    for log in logs:
+        if log.seq != 1 and log.from_state == log.to_state:
+            continue  # urges, directives, tasks, requests: internal
+        entry = json.loads(log.entry)
+        zh, en_label = _ACTION_LABELS.get(log.action, (log.action, log.action))
+        text = en_label if en else zh
+        if log.seq == 1:
+            src = cases.SOURCES.get(row.source, (row.source, row.source))
+            text = f"{text} ({src[1]})" if en else f"{text}（{src[0]}）"
+        elif log.action == Action.dispatch.value:
+            dept = entry.get("sets", {}).get("department")
+            name = page.departments.get(dept, dept) if dept else ""
+            if name:
+                text = f"{text} → {name}"
+        extra = entry.get("reason") or (entry.get("note") if log.seq != 1 else "")
+        if extra:
+            text = f"{text}: {extra}" if en else f"{text}：{extra}"
+        out.append(
+            {
+                "datetime": w3(log.at, tz),
+                "type": log.action,
+                "status": "closed" if log.to_state in (State.closed, State.voided) else "open",
+                "description": scrub(text, row.reporter_name),
+            }
+        )
+    return out
+
+
+def request_views(
+    session: Session,
+    rows: Sequence[CaseRow],
+    *,
+    base_url: str,
+    locale: str = "zh-CN",
+    extensions: bool = False,
+) -> list[dict[str, Any]]:
+    """GeoReport v2 request elements for public cases (never the reporter's identity)."""
+    tz = city_clock(session).tz
+    en = locale.startswith("en")
+    page = _page_data(session, rows, extensions)
+    # departments named in dispatch entries (extensions) need their names too
+    if extensions:
+        extra = (
+            {
+                json.loads(log.entry).get("sets", {}).get("department")
+                for logs in page.logs.values()
+                for log in logs
+                if log.action == Action.dispatch.value
+            }
+            - set(page.departments)
+            - {None}
+        )
+        if extra:
+            page.departments.update(
+                session.execute(
+                    select(OrgUnit.code, OrgUnit.name).where(OrgUnit.code.in_(extra))
+                ).all()
+            )
+    out = []
+    for row in rows:
+        state = State(row.state)
+        closed = state in (State.closed, State.voided)
+        photos = page.photos.get(row.id) or []
+        media = (
+            f"{base_url}/media/{row.number}/{photos[0]}" if photos else page.media_urls.get(row.id)
+        )
+        view: dict[str, Any] = {
+            "service_request_id": row.number,
+            "status": "closed" if closed else "open",
+            "status_notes": scrub(_status_notes(row, page, en), row.reporter_name),
+            "service_name": page.names.get(row.type_code or "", row.type_code),
+            "service_code": row.type_code,
+            "description": scrub(row.description, row.reporter_name) or None,
+            "agency_responsible": page.departments.get(row.department) if row.department else None,
+            "service_notice": None,
+            "requested_datetime": w3(row.reported_at, tz),
+            "updated_datetime": w3(
+                row.closed_at if closed and row.closed_at else row.updated_at, tz
+            ),
+            "expected_datetime": w3(row.due_at, tz)
+            if row.stage == "handling" and not closed
+            else None,
+            "address": scrub(row.address, row.reporter_name) or None,
+            "address_id": row.component_id,
+            "zipcode": None,
+            "lat": round(row.lat, 7) if row.lat is not None else None,
+            "long": round(row.lon, 7) if row.lon is not None else None,
+            "media_url": media,
+        }
+        if extensions:
+            stage = state.public_stage
+            view["detailed_status"] = stage
+            view["extended_attributes"] = {
+                "stage": stage,
+                "stage_label": _STAGE_LABELS[stage][1 if en else 0],
+                "department": row.department,
+                "department_name": page.departments.get(row.department) if row.department else None,
+                "photos": [f"{base_url}/media/{row.number}/{p}" for p in photos],
+            }
+            view["notes"] = _notes(row, page.logs.get(row.id, []), page, tz, en)
+        out.append(view)
+    return out
+
+
+def public_photo(session: Session, number: str, attachment_id: str) -> Attachment:
+    """A photo of a public case's report: the public may fetch its EXIF-stripped copy."""
+    row = get_request(session, number)
+    entry = session.scalar(
+        select(CaseLogRow.entry).where(CaseLogRow.case_id == row.id, CaseLogRow.seq == 1)
+    )
+    if entry is None or attachment_id not in json.loads(entry).get("attachments", []):
+        raise _not_found(
+            f"未找到案件 {number} 的照片 {attachment_id}",
+            f"no photo {attachment_id} on {number}",
+            code="unknown_media",
+        )
+    att = session.get(Attachment, attachment_id)
+    if att is None:
+        raise _not_found("照片不存在", "photo not found", code="unknown_media")
+    return att

@@ -1,0 +1,151 @@
+"""Open311 rules without a database: query windows, W3C times, the rate limiter, the default
+screening, masking, form checks, the policy file and the XML writer."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cityops.api.open311.render import to_xml
+from cityops.core.errors import ValidationFailed
+from cityops.services.open311 import (
+    DefaultScreening,
+    Open311Error,
+    Policy,
+    SlidingWindow,
+    Submission,
+    Verdict,
+    parse_query,
+    parse_submission,
+    parse_w3,
+    scrub,
+)
+
+TZ = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=TZ)
+
+
+def test_w3_times() -> None:
+    assert parse_w3("2010-01-01T00:00:00Z", TZ) == datetime.fromisoformat(
+        "2010-01-01T00:00:00+00:00"
+    )
+    assert parse_w3("2026-11-24T08:00:00 08:00", TZ) == datetime(2026, 11, 24, 8, tzinfo=TZ)
+    assert parse_w3("2026-11-24", TZ) == datetime(2026, 11, 24, tzinfo=TZ)
+    assert parse_w3("2026-11", TZ) == datetime(2026, 11, 1, tzinfo=TZ)
+    assert parse_w3("2026", TZ) == datetime(2026, 1, 1, tzinfo=TZ)
+    assert parse_w3("2026-11-24T08:00", TZ).tzinfo is TZ  # no zone: the city's
+    for bad in ("yesterday", "24/11/2026", "2026-13-01"):
+        with pytest.raises(ValueError):
+            parse_w3(bad, TZ)
+
+
+def test_query_windows() -> None:
+    q = parse_query([], now=NOW)
+    assert (q.start, q.end) == (NOW - timedelta(days=90), NOW)
+    q = parse_query([("end_date", "2026-06-30")], now=NOW)
+    assert q.end == datetime(2026, 6, 30, tzinfo=TZ) and q.start == q.end - timedelta(days=90)
+    q = parse_query([("start_date", "2026-01-01")], now=NOW)
+    assert q.end == datetime(2026, 1, 1, tzinfo=TZ) + timedelta(days=90)
+    q = parse_query([("updated_after", "2025-01-01")], now=NOW)
+    assert (q.start, q.end) == (None, None)  # a changeset query reaches older requests
+    assert (q.updated_after, q.updated_before) == (datetime(2025, 1, 1, tzinfo=TZ), NOW)
+    q = parse_query([("service_request_id", "a,b"), ("start_date", "1999-01-01")], now=NOW)
+    assert q.ids == ("a", "b") and q.start is None  # overrides all other arguments
+    q = parse_query([("status", ""), ("page_size", "")], now=NOW)  # empty = not given
+    assert q.statuses == () and q.page_size == 500
+    with pytest.raises(Open311Error) as err:
+        parse_query(
+            [("start_date", "2026-01-01"), ("end_date", "2026-05-01"), ("status", "x")], now=NOW
+        )
+    assert err.value.status == 400 and len(err.value.messages("en")) == 2
+
+
+def test_sliding_window() -> None:
+    t = [0.0]
+    w = SlidingWindow(60, clock=lambda: t[0])
+    assert [w.hit("k", 2) for _ in range(2)] == [None, None]
+    assert w.hit("k", 2) == pytest.approx(60)
+    assert w.hit("other", 2) is None
+    t[0] = 30
+    assert w.hit("k", 2) == pytest.approx(30)  # refused hits do not count
+    t[0] = 60.5
+    assert w.hit("k", 2) is None
+
+
+def _sub(text: str, device: str = "d1", code: str = "06010") -> Submission:
+    return Submission(service_code=code, description=text, device_id=device, ip="10.0.0.1")
+
+
+def test_default_screening() -> None:
+    t = [0.0]
+    screen = DefaultScreening(Policy(blocked_words=("发票",)), clock=lambda: t[0])
+    assert screen(_sub("路灯不亮")).verdict is Verdict.accept
+    assert screen(_sub("路灯  不亮 ")).verdict is Verdict.reject  # same text, same device
+    assert screen(_sub("路灯不亮", device="d2")).verdict is Verdict.accept
+    assert screen(_sub("路灯不亮", code="01037")).verdict is Verdict.accept  # another service
+    t[0] = 3601
+    assert screen(_sub("路灯不亮")).verdict is Verdict.accept  # the window has passed
+    assert screen(_sub("http://a http://b www.c")).verdict is Verdict.reject
+    assert screen(_sub("见 http://a.example 和 http://b.example")).verdict is Verdict.accept
+    assert screen(_sub("代开发票")).verdict is Verdict.hold
+    assert DefaultScreening(Policy(hold_all=True))(_sub("x")).verdict is Verdict.hold
+
+
+def test_scrub() -> None:
+    text = (
+        "请联系张三 13812345678 或 0371-23456789，zhang.san@example.com；案件 410204-20261124-0001"
+    )
+    out = scrub(text, "张三")
+    assert "13812345678" not in out and "138****5678" in out
+    assert "23456789" not in out and "zhang.san@example.com" not in out and "张三" not in out
+    assert "410204-20261124-0001" in out  # case numbers are not phone numbers
+
+
+def test_submission_form_checks() -> None:
+    sub = parse_submission(
+        {
+            "service_code": ["06001"],
+            "lat": ["34.79"],
+            "long": ["114.34"],
+            "attribute[condition]": ["1"],
+            "attribute[tags][]": ["a", "b"],
+            "first_name": ["三"],
+            "last_name": ["张"],
+            "description": ["bad\x00char\x07s\nkept"],
+        }
+    )
+    assert sub.attributes == {"condition": ("1",), "tags": ("a", "b")}
+    assert sub.reporter_name == "张三" and sub.description == "badchars\nkept"
+    assert Submission(service_code="1", first_name="John", last_name="Smith").reporter_name == (
+        "John Smith"
+    )
+    with pytest.raises(Open311Error) as err:
+        parse_submission({"lat": ["1"], "email": ["x"], "description": ["x" * 4001]})
+    problems = err.value.messages("en")
+    assert any("service_code" in p for p in problems)
+    assert any("lat and long" in p for p in problems)
+    assert any("email" in p for p in problems) and any("4000" in p for p in problems)
+
+
+def test_policy_file_checks() -> None:
+    assert Policy.from_dict({"hold_all": True, "blocked_words": ["x"]}).blocked_words == ("x",)
+    for bad in ({"nope": 1}, {"hold_all": "yes"}, {"ip_rate_per_minute": -1}, {"max_media": True}):
+        with pytest.raises(ValidationFailed):
+            Policy.from_dict(bad)
+    with pytest.raises(ValidationFailed):
+        Policy.from_dict({"default_page_size": 501})
+
+
+def test_xml_writer() -> None:
+    body = to_xml(
+        "service_requests",
+        [{"service_request_id": "1", "description": "a < b & \x01c 汉字", "lat": 34.5, "x": None}],
+    )
+    assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<service_requests>')
+    root = ET.fromstring(body)
+    req = root.find("request")
+    assert req is not None and req.findtext("description") == "a < b & c 汉字"
+    assert req.findtext("lat") == "34.5" and req.find("x") is not None and req.findtext("x") == ""
