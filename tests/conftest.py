@@ -17,6 +17,7 @@ from sqlalchemy import Engine, delete
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from cityops.services.cache import invalidate_all
 from cityops.store.db import make_engine, session_factory
 from cityops.store.migrate import upgrade
 from cityops.store.schema import Base
@@ -89,6 +90,7 @@ def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
     with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(delete(table))
+    invalidate_all()  # cached indexes, calendars and rules of the emptied database
 
 
 @pytest.fixture

@@ -46,3 +46,43 @@ def test_bad_values_are_refused() -> None:
         Settings(locale="fr")
     with pytest.raises(ValidationError):
         Settings(unknown_key=1)  # type: ignore[call-arg]
+
+
+def test_a_stamped_cache_builds_once_and_sees_changes(tmp_path: Path) -> None:
+    """Concurrent first users build once; a new stamp (after the TTL) or invalidate rebuilds."""
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    from cityops.services.cache import StampedCache
+    from cityops.store.db import make_engine, session_factory
+
+    stamp = [1]
+    builds: list[int] = []
+
+    def build(_s: Session) -> int:
+        builds.append(stamp[0])
+        return stamp[0] * 10
+
+    cache = StampedCache(lambda _s: stamp[0], build, ttl=0.0)
+    sessions = session_factory(make_engine(f"sqlite:///{tmp_path}/c.db"))
+    results: list[int] = []
+
+    def use() -> None:
+        with sessions() as s:
+            results.append(cache.get(s))
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [10] * 8 and builds == [1]
+    stamp[0] = 2
+    with sessions() as s:
+        assert cache.get(s) == 20
+        cache.ttl = 3600
+        stamp[0] = 3
+        assert cache.get(s) == 20  # within the TTL the stamp is not even read
+        cache.invalidate()
+        assert cache.get(s) == 30

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from datetime import date
 
@@ -12,31 +11,31 @@ from sqlalchemy.orm import Session
 from cityops.core.clock import WorkingCalendar
 from cityops.core.errors import ValidationFailed
 from cityops.services import cityconfig
+from cityops.services.cache import StampedCache
 from cityops.store.schema import CalendarDay
 
-_lock = threading.Lock()
-_cache: dict[tuple[object, ...], WorkingCalendar] = {}
 
-
-def city_clock(session: Session) -> WorkingCalendar:
-    """Cached per (database, config, admin days); an admin's new holiday takes effect at once."""
-    cfg = cityconfig.active().calendar
+def _calendar_stamp(session: Session) -> tuple[object, ...]:
     count, last = session.execute(select(func.count(), func.max(CalendarDay.day))).one()
-    key = (str(session.get_bind().engine.url), id(cfg), count, last)
-    with _lock:
-        hit = _cache.get(key)
-    if hit is not None:
-        return hit
+    return id(cityconfig.active().calendar), count, last
+
+
+def _build_clock(session: Session) -> WorkingCalendar:
+    cfg = cityconfig.active().calendar
     holidays, workdays = set(cfg.extra_holidays), set(cfg.extra_working_days)
     for day, kind in session.execute(select(CalendarDay.day, CalendarDay.kind)):
         (holidays if kind == "holiday" else workdays).add(day)
-    clock = WorkingCalendar(
+    return WorkingCalendar(
         replace(cfg, extra_holidays=frozenset(holidays), extra_working_days=frozenset(workdays))
     )
-    with _lock:
-        _cache.clear()  # one live calendar per process is plenty
-        _cache[key] = clock
-    return clock
+
+
+clock_cache: StampedCache[WorkingCalendar] = StampedCache(_calendar_stamp, _build_clock)
+
+
+def city_clock(session: Session) -> WorkingCalendar:
+    """The configured calendar plus the admin's days; an admin's new holiday counts at once."""
+    return clock_cache.get(session)
 
 
 def set_day(session: Session, day: date, kind: str | None, note: str = "") -> None:
@@ -51,3 +50,4 @@ def set_day(session: Session, day: date, kind: str | None, note: str = "") -> No
     if kind is not None:
         session.add(CalendarDay(day=day, kind=kind, note=note[:100]))
     session.flush()
+    clock_cache.invalidate()

@@ -18,6 +18,7 @@ from cityops.core.clock import CalendarConfig
 from cityops.core.duplicates import DuplicatePolicy
 from cityops.core.errors import CityopsError, ValidationFailed
 from cityops.core.standards import DEFAULT_STAGE_LIMITS, StageLimits
+from cityops.services.cache import invalidate_all
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ _active = CityConfig()
 def configure(config: CityConfig | Path | None) -> CityConfig:
     global _active
     _active = CityConfig.load(config) if isinstance(config, Path) else (config or CityConfig())
+    invalidate_all()
     return _active
 
 

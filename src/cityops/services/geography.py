@@ -8,7 +8,6 @@ partition (marked synthetic); grids are always cut from the community boundaries
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from cityops.geo.crs import Crs, MetricFrame, parse_crs
 from cityops.geo.grids import grid_community
 from cityops.geo.index import Location, SpatialIndex
 from cityops.geo.partition import partition
+from cityops.services.cache import StampedCache
 from cityops.services.regions import geometry_columns, install_city
 from cityops.store.schema import (
     Component,
@@ -220,6 +220,7 @@ def init_city(
         session.execute(insert(Grid), grid_rows[start : start + 5000])
     _insert_responsibility_grids(session, resp_rows)
     session.flush()
+    _index_cache.invalidate()
     return report
 
 
@@ -287,27 +288,26 @@ def _insert_responsibility_grids(session: Session, rows: list[dict[str, Any]]) -
 
 # --- the spatial index, cached per database and grid set ------------------------------------------
 
-_cache: dict[str, tuple[tuple[int, str | None], SpatialIndex]] = {}
-_lock = threading.Lock()
 
-
-def spatial_index(session: Session) -> SpatialIndex:
-    """The grids' index, rebuilt when the grid set changed (count or highest code differ)."""
-    key = str(session.get_bind().engine.url)
+def _grid_stamp(session: Session) -> tuple[int, str | None]:
     count, top = session.execute(select(func.count(), func.max(Grid.code))).one()
-    stamp = (int(count), top)
-    with _lock:
-        hit = _cache.get(key)
-        if hit and hit[0] == stamp:
-            return hit[1]
+    return int(count), top
+
+
+def _build_index(session: Session) -> SpatialIndex:
     codes, blobs = [], []
     for code, blob in session.execute(select(Grid.code, Grid.geometry)):
         codes.append(code)
         blobs.append(blob)
-    index = SpatialIndex(codes, list(shapely.from_wkb(blobs)) if blobs else [])
-    with _lock:
-        _cache[key] = (stamp, index)
-    return index
+    return SpatialIndex(codes, list(shapely.from_wkb(blobs)) if blobs else [])
+
+
+_index_cache: StampedCache[SpatialIndex] = StampedCache(_grid_stamp, _build_index)
+
+
+def spatial_index(session: Session) -> SpatialIndex:
+    """The grids' index, rebuilt when the grid set changed (count or highest code differ)."""
+    return _index_cache.get(session)
 
 
 @dataclass(frozen=True)
@@ -400,6 +400,7 @@ def import_grids(session: Session, path: Path, crs: str | None = None) -> int:
         rows.append({"code": a.adcode, "community_code": a.adcode[:12], "synthetic": False, **cols})
     session.execute(insert(Grid), rows)
     session.flush()
+    _index_cache.invalidate()
     return len(rows)
 
 

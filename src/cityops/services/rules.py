@@ -3,7 +3,6 @@ validated forms the case loop reads on every intake and registration."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +19,9 @@ from cityops.core.dispatch import (
 from cityops.core.errors import RowError, ValidationFailed, import_rejected
 from cityops.core.standards import CaseStandard, StageLimits, parse_standard_rows, standard_rows
 from cityops.services import cityconfig
+from cityops.services.cache import StampedCache
 from cityops.services.tabular import read_table, write_table
 from cityops.store.schema import CaseStandardRow, CatalogType, DispatchRuleRow, OrgUnit, Region
-
-_lock = threading.Lock()
-_rules_cache: dict[tuple[object, ...], RuleSet] = {}
 
 
 def stage_limits(_session: Session) -> StageLimits:
@@ -152,21 +149,22 @@ def _city_code(session: Session) -> str | None:
     return session.scalar(select(Region.code).where(Region.level == "city").limit(1))
 
 
+def _rules_stamp(session: Session) -> tuple[object, ...]:
+    count, top = session.execute(select(func.count(), func.max(DispatchRuleRow.id))).one()
+    return count, top, cityconfig.active().dispatch_precedence
+
+
+def _build_rules(session: Session) -> RuleSet:
+    rules = [_to_rule(r) for r in session.scalars(select(DispatchRuleRow))]
+    return RuleSet(rules, precedence=cityconfig.active().dispatch_precedence)  # type: ignore[arg-type]
+
+
+rules_cache: StampedCache[RuleSet] = StampedCache(_rules_stamp, _build_rules)
+
+
 def rule_set(session: Session) -> RuleSet:
     """The validated rules, rebuilt when the table changed (count or highest id differ)."""
-    count, top = session.execute(select(func.count(), func.max(DispatchRuleRow.id))).one()
-    precedence = cityconfig.active().dispatch_precedence
-    key = (str(session.get_bind().engine.url), count, top, precedence)
-    with _lock:
-        hit = _rules_cache.get(key)
-    if hit is not None:
-        return hit
-    rules = [_to_rule(r) for r in session.scalars(select(DispatchRuleRow))]
-    built = RuleSet(rules, precedence=precedence)  # type: ignore[arg-type]
-    with _lock:
-        _rules_cache.clear()
-        _rules_cache[key] = built
-    return built
+    return rules_cache.get(session)
 
 
 def import_rules(session: Session, path: Path, *, replace: bool = True) -> int:
@@ -220,6 +218,7 @@ def import_rules(session: Session, path: Path, *, replace: bool = True) -> int:
             ],
         )
     session.flush()
+    rules_cache.invalidate()
     return len(renumbered)
 
 

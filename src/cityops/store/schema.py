@@ -392,6 +392,7 @@ class CaseStageRow(Base):
     __table_args__ = (
         Index("uq_case_stage_case_stage_start", "case_id", "stage", "started_at", unique=True),
         Index("ix_case_stage_open_due", "ended_at", "due_at"),
+        Index("ix_case_stage_stage_ended", "stage", "ended_at"),  # on-time figures per stage
     )
 
 
@@ -403,7 +404,7 @@ class CaseLogRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
-    action: Mapped[str] = mapped_column(String(24), index=True)
+    action: Mapped[str] = mapped_column(String(24))
     at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
     actor_role: Mapped[str] = mapped_column(String(20))
@@ -413,7 +414,10 @@ class CaseLogRow(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
-    __table_args__ = (Index("uq_case_log_case_seq", "case_id", "seq", unique=True),)
+    __table_args__ = (
+        Index("uq_case_log_case_seq", "case_id", "seq", unique=True),
+        Index("ix_case_log_action_at", "action", "at"),  # evaluation and KPIs: "dispatched in May"
+    )
 
 
 class TaskRow(Base):

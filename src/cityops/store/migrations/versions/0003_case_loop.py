@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-25 07:58:18.288325
+Create Date: 2026-11-25 08:52:41.772809
 """
 
 from collections.abc import Sequence
@@ -243,7 +243,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_case_log")),
     )
     with op.batch_alter_table("case_log", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_case_log_action"), ["action"], unique=False)
+        batch_op.create_index("ix_case_log_action_at", ["action", "at"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_log_actor_id"), ["actor_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_log_at"), ["at"], unique=False)
         batch_op.create_index("uq_case_log_case_seq", ["case_id", "seq"], unique=True)
@@ -271,6 +271,7 @@ def upgrade() -> None:
     with op.batch_alter_table("case_stage", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_case_stage_case_id"), ["case_id"], unique=False)
         batch_op.create_index("ix_case_stage_open_due", ["ended_at", "due_at"], unique=False)
+        batch_op.create_index("ix_case_stage_stage_ended", ["stage", "ended_at"], unique=False)
         batch_op.create_index(
             "uq_case_stage_case_stage_start", ["case_id", "stage", "started_at"], unique=True
         )
@@ -360,6 +361,7 @@ def downgrade() -> None:
     op.drop_table("outbox")
     with op.batch_alter_table("case_stage", schema=None) as batch_op:
         batch_op.drop_index("uq_case_stage_case_stage_start")
+        batch_op.drop_index("ix_case_stage_stage_ended")
         batch_op.drop_index("ix_case_stage_open_due")
         batch_op.drop_index(batch_op.f("ix_case_stage_case_id"))
 
@@ -368,7 +370,7 @@ def downgrade() -> None:
         batch_op.drop_index("uq_case_log_case_seq")
         batch_op.drop_index(batch_op.f("ix_case_log_at"))
         batch_op.drop_index(batch_op.f("ix_case_log_actor_id"))
-        batch_op.drop_index(batch_op.f("ix_case_log_action"))
+        batch_op.drop_index("ix_case_log_action_at")
 
     op.drop_table("case_log")
     with op.batch_alter_table("evaluation_snapshot", schema=None) as batch_op:
