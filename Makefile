@@ -19,7 +19,7 @@ setup: $(STAMP)
 system-deps:
 	bash scripts/system-deps.sh
 
-# 1. Set up and serve the demo city on the embedded SQLite database.
+# 1. Set up the demo city on the embedded SQLite database, simulate its last 30 days (once), serve.
 demo: $(STAMP)
 	$(BIN)/cityops demo
 
@@ -28,8 +28,11 @@ test: system-deps $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 # Benchmarks: print figures and rewrite their sections of docs/benchmarks.md.
+# BENCH_CASES=10000000 for the 10M history (hours, and ~60 GB of disk for both databases).
+BENCH_CASES ?= 1000000
 bench: $(STAMP)
 	$(BIN)/python -m bench.geo
+	$(BIN)/cityops bench --cases $(BENCH_CASES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests && $(BIN)/ruff format --check src tests && $(BIN)/mypy

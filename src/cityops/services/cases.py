@@ -73,6 +73,8 @@ SOURCES: dict[str, tuple[str, str]] = {
     "inspection": ("督查暗访", "inspection"),
 }
 GENESIS = "0" * 64
+# prev_hash and hash of log rows written by the benchmark bulk generator (sim/bulk.py): no chain.
+BULK_HASH = "bulk".ljust(64, "-")
 
 
 # --- who is acting -----------------------------------------------------------------------------------
@@ -882,12 +884,8 @@ SORTS: dict[str, tuple[ColumnElement[Any], ...]] = {
 }
 
 
-def list_cases(
-    session: Session, user: User, q: CaseQuery, *, now: datetime | None = None
-) -> tuple[list[Case], int]:
-    """Cases the user may see, filtered and paged; the total for the pager."""
-    at = now or datetime.now(city_clock(session).tz)
-    actor = actor_of(session, user)
+def scope_filter(actor: Actor, user: User) -> list[Any]:
+    """WHERE clauses on ``Case`` for the cases ``user`` may see (lists, map, dashboard)."""
     where: list[Any] = []
     if actor.scope_region:
         where.append(
@@ -917,6 +915,16 @@ def list_cases(
                 ]
             )
         where.append(or_(*own))
+    return where
+
+
+def list_cases(
+    session: Session, user: User, q: CaseQuery, *, now: datetime | None = None
+) -> tuple[list[Case], int]:
+    """Cases the user may see, filtered and paged; the total for the pager."""
+    at = now or datetime.now(city_clock(session).tz)
+    actor = actor_of(session, user)
+    where = scope_filter(actor, user)
     if q.mine:
         where.append(_mine(actor))
     if q.state:
@@ -1014,6 +1022,14 @@ def verify_case(session: Session, case_id: int) -> list[AuditProblem]:
     prev = GENESIS
     entries: list[LogEntry] = []
     for i, r in enumerate(log_of(session, case_id), start=1):
+        if r.hash == BULK_HASH:
+            return [
+                AuditProblem(
+                    case_id,
+                    None,
+                    "批量生成的基准数据，没有哈希链（bulk-generated benchmark data, no hash chain）",
+                )
+            ]
         if r.seq != i:
             problems.append(AuditProblem(case_id, r.seq, f"序号不连续：期望 {i}"))
         entry = LogEntry.from_json(json.loads(r.entry))

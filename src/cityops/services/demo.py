@@ -36,12 +36,13 @@ DEMO_ORGS: tuple[tuple[str, str, str, str | None, str | None], ...] = (
     ("KF-YL", "园林绿化管理处", "department", "KF-CENTRE", DEMO_CITY),
     ("KF-ZF", "城市管理综合行政执法支队", "department", "KF-CENTRE", DEMO_CITY),
     ("KF-LD", "路灯管理所", "department", "KF-CENTRE", DEMO_CITY),
-    ("KF-GL", "鼓楼区城市管理局", "district_office", "KF-CENTRE", "410204"),
+    # The district bureau handles 鼓楼区's 市容环境 cases itself (see kaifeng_rules.csv): a department.
+    ("KF-GL", "鼓楼区城市管理局", "department", "KF-CENTRE", "410204"),
 )
 
 # role → (username, display name, org unit, scope region, scope department)
 DEMO_USERS: dict[Role, tuple[str, str, str, str | None, str | None]] = {
-    Role.supervisor: ("jiandu", "监督员 张伟", "KF-GL", "410204", None),
+    Role.supervisor: ("jiandu", "监督员 张伟", "KF-CENTRE", "410204", None),
     Role.acceptor: ("shouli", "受理员 李娜", "KF-CENTRE", None, None),
     Role.shift_leader: ("zhiban", "值班长 王强", "KF-CENTRE", None, None),
     Role.dispatcher: ("paiqian", "派遣员 刘洋", "KF-CENTRE", None, None),
