@@ -512,7 +512,8 @@ def _duplicates(session: Session, row: Case) -> list[int]:
     min_lon, min_lat, max_lon, max_lat = policy.bbox(row.lon, row.lat)
     lo, hi = row.reported_at - policy.window, row.reported_at + policy.window
     near = session.execute(
-        select(Case.id, Case.type_code, Case.lon, Case.lat, Case.reported_at).where(
+        select(Case.id, Case.type_code, Case.lon, Case.lat, Case.reported_at)
+        .where(
             Case.type_code == row.type_code,
             Case.id != row.id,
             Case.state.in_([s.value for s in OPEN_STATES]),
@@ -520,6 +521,9 @@ def _duplicates(session: Session, row: Case) -> list[int]:
             Case.lon.between(min_lon, max_lon),
             Case.lat.between(min_lat, max_lat),
         )
+        # The nearest in time first; a pile of reports at one spot is bounded, not all read.
+        .order_by(Case.reported_at.desc())
+        .limit(50)
     ).all()
     new = CaseSketch(row.id, row.type_code, row.lon, row.lat, row.reported_at)
     return [
