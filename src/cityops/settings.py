@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     token_ttl_minutes: int = Field(default=480, ge=5, le=60 * 24 * 30)
+    map_tile_url: str = Field(default="", description="Base map tiles ({z}/{x}/{y}); empty = none")
     city_config: Path | None = Field(
         default=None,
         description="TOML with the city's calendar, stage limits, duplicate policy (docs/cases.md)",

@@ -880,8 +880,10 @@ class CaseQuery:
 
 
 SORTS: dict[str, tuple[ColumnElement[Any], ...]] = {
-    "due_at": (Case.due_at.asc(), Case.id.asc()),
-    "-due_at": (Case.due_at.desc(), Case.id.desc()),
+    # Cases with no running clock (handled, verified) sort after every deadline, on both
+    # databases (SQLite and PostgreSQL put NULLs at opposite ends by default).
+    "due_at": (Case.due_at.asc().nulls_last(), Case.id.asc()),
+    "-due_at": (Case.due_at.desc().nulls_last(), Case.id.desc()),
     "reported_at": (Case.reported_at.asc(), Case.id.asc()),
     "-reported_at": (Case.reported_at.desc(), Case.id.desc()),
     "number": (Case.number.asc(),),

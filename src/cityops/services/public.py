@@ -1,0 +1,300 @@
+"""The citizen's side of a case: report from the public page, follow it by number, rate the result.
+
+Nothing here reveals who reported a case or who worked on it: the status shows the public stages
+(上报 → 立案 → 派遣 → 处置 → 核实 → 结案) with their times, the type, the place, and photos —
+only their EXIF-stripped copies, and only photos attached to the case's report, handling result
+or verification.
+
+Rating needs the case number and a *rating secret* given to the reporter at submission. The
+secret is an HMAC of the case number under the deployment's key: nothing extra is stored, a
+retried submission (same idempotency key, same case) gets the same secret, and nobody can rate a
+case they did not report. A case is rated once, after it is closed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cityops.core.errors import Conflict, NotFound, ValidationFailed
+from cityops.core.workflow import State
+from cityops.services.cases import Created, NewCase, create_case
+from cityops.store.schema import Case, CaseLogRow, CatalogType
+
+PUBLIC_STAGES = ("report", "register", "dispatch", "handle", "verify", "close")
+STAGE_LABELS = {
+    "report": ("上报", "reported"),
+    "register": ("立案", "registered"),
+    "dispatch": ("派遣", "dispatched"),
+    "handle": ("处置", "handled"),
+    "verify": ("核实", "verified"),
+    "close": ("结案", "closed"),
+}
+# Which log actions mark a public stage as reached (the first of them in the log).
+_STAGE_OF_ACTION = {
+    "report": "report",
+    "register": "register",
+    "dispatch": "dispatch",
+    "report_done": "handle",
+    "complete_verify": "verify",
+    "close": "close",
+    "merge_duplicate": "close",
+    "void": "close",
+}
+# Photos the public may see: the report's, the handling result's, the verification's.
+_PHOTO_KINDS = {"report": "before", "report_done": "after", "complete_verify": "after"}
+
+
+def rating_secret(key: str, number: str) -> str:
+    mac = hmac.new(key.encode(), f"rating:{number}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(mac[:10]).decode().lower()
+
+
+@dataclass(frozen=True)
+class PublicReport:
+    type_code: str
+    description: str
+    lon: float
+    lat: float
+    crs: str = "wgs84"
+    address: str = ""
+    photos: tuple[str, ...] = ()
+    contact_phone: str = ""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    number: str
+    secret: str
+    created: bool
+
+
+def submit(
+    session: Session,
+    report: PublicReport,
+    *,
+    key: str,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> Submitted:
+    """A citizen's report: a ``public`` case without a user (the type must be public)."""
+    created: Created = create_case(
+        session,
+        None,
+        NewCase(
+            source="public",
+            type_code=report.type_code,
+            description=report.description,
+            lon=report.lon,
+            lat=report.lat,
+            crs=report.crs,
+            address=report.address,
+            photos=report.photos,
+            reporter_phone=report.contact_phone,
+        ),
+        idempotency_key=f"public:{idempotency_key}" if idempotency_key else None,
+        now=now,
+    )
+    number = created.case.number
+    return Submitted(number, rating_secret(key, number), created.created)
+
+
+def _public_case(session: Session, number: str) -> Case:
+    row = session.scalar(select(Case).where(Case.number == number))
+    if row is None:
+        raise NotFound(f"没有案件 {number}", en=f"no case {number}", code="unknown_case")
+    return row
+
+
+@dataclass(frozen=True)
+class StageMark:
+    stage: str
+    label: str
+    label_en: str
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class PublicStatus:
+    number: str
+    state: str
+    stage: str
+    stage_label: str
+    stage_label_en: str
+    type_name: str
+    description: str
+    address: str
+    lon: float | None
+    lat: float | None
+    reported_at: datetime
+    closed_at: datetime | None
+    voided: bool
+    timeline: list[StageMark]
+    photos_before: list[str] = field(default_factory=list)
+    photos_after: list[str] = field(default_factory=list)
+    rating: int | None = None
+    rating_comment: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "stage": self.stage,
+            "stage_label": self.stage_label,
+            "type_name": self.type_name,
+            "description": self.description,
+            "address": self.address,
+            "reported_at": self.reported_at.isoformat(),
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "voided": self.voided,
+            "timeline": [
+                {"stage": m.stage, "label": m.label, "at": m.at.isoformat() if m.at else None}
+                for m in self.timeline
+            ],
+            "photos_before": self.photos_before,
+            "photos_after": self.photos_after,
+            "rating": self.rating,
+        }
+
+
+def _log(session: Session, case_id: int) -> list[tuple[str, datetime, list[str]]]:
+    rows = session.execute(
+        select(CaseLogRow.action, CaseLogRow.at, CaseLogRow.entry)
+        .where(CaseLogRow.case_id == case_id)
+        .order_by(CaseLogRow.seq)
+    ).all()
+    return [(a, at, list(json.loads(e)["attachments"])) for a, at, e in rows]
+
+
+def status(session: Session, number: str) -> PublicStatus:
+    """What a citizen may know about a case: stages and times, type, place, public photos."""
+    row = _public_case(session, number)
+    state = State(row.state)
+    reached: dict[str, datetime] = {}
+    before: list[str] = []
+    after: list[str] = []
+    for action, at, attachments in _log(session, row.id):
+        stage = _STAGE_OF_ACTION.get(action)
+        if stage and stage not in reached:
+            reached[stage] = at
+        kind = _PHOTO_KINDS.get(action)
+        if kind == "before":
+            before.extend(attachments)
+        elif kind == "after":
+            after.extend(attachments)
+    t = session.get(CatalogType, ("matter", row.type_code)) if row.type_code is not None else None
+    zh, en = STAGE_LABELS[state.public_stage]
+    if state is State.voided:
+        zh, en = "不予立案", "not registered"
+    return PublicStatus(
+        number=row.number,
+        state=row.state,
+        stage=state.public_stage,
+        stage_label=zh,
+        stage_label_en=en,
+        type_name=(t.display_name or t.name) if t else "",
+        description=row.description,
+        address=row.address,
+        lon=row.lon,
+        lat=row.lat,
+        reported_at=row.reported_at,
+        closed_at=row.closed_at,
+        voided=state is State.voided,
+        timeline=[
+            StageMark(s, *STAGE_LABELS[s], reached.get(s))
+            for s in PUBLIC_STAGES
+            if not (state is State.voided and s not in reached)
+        ],
+        photos_before=before,
+        photos_after=after,
+        rating=row.rating,
+        rating_comment=row.rating_comment,
+    )
+
+
+def public_photo(session: Session, number: str, attachment_id: str) -> bool:
+    """Whether the attachment is one of the case's publicly visible photos."""
+    st = status(session, number)
+    return attachment_id in (*st.photos_before, *st.photos_after)
+
+
+def rate(
+    session: Session,
+    number: str,
+    secret: str,
+    rating: int,
+    comment: str = "",
+    *,
+    key: str,
+) -> Case:
+    """The reporter rates a closed case once (1–5 stars and an optional comment)."""
+    row = _public_case(session, number)
+    if not hmac.compare_digest(rating_secret(key, number), secret.strip().lower()):
+        raise ValidationFailed("评价凭证不正确", en="wrong rating code", code="wrong_rating_secret")
+    if not 1 <= rating <= 5:
+        raise ValidationFailed(
+            "评分应为 1 到 5", en="the rating must be 1 to 5", code="invalid_rating"
+        )
+    if len(comment) > 500:
+        raise ValidationFailed(
+            "评价内容过长（上限 500 字）",
+            en="comment too long (500 characters at most)",
+            code="invalid_rating",
+        )
+    if row.state != State.closed.value:
+        raise Conflict(
+            "案件结案后才能评价", en="a case can be rated once it is closed", code="not_closed"
+        )
+    if row.rating is not None:
+        raise Conflict("该案件已评价", en="this case has already been rated", code="already_rated")
+    row.rating = rating
+    row.rating_comment = comment.strip()
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class TypeChoice:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class TypeGroup:
+    key: str
+    label: str
+    label_en: str
+    icon: str
+    types: list[TypeChoice]
+
+
+def public_type_groups(session: Session, groups: list[dict[str, Any]]) -> list[TypeGroup]:
+    """Plain-language groups (from the web configuration) with the types of each that are
+    enabled and open to public reporting in this city; empty groups are left out."""
+    wanted = [c for g in groups for c in g["types"]]
+    rows = {
+        t.code: t
+        for t in session.scalars(
+            select(CatalogType).where(
+                CatalogType.kind == "matter",
+                CatalogType.code.in_(wanted),
+                CatalogType.enabled.is_(True),
+                CatalogType.public.is_(True),
+            )
+        )
+    }
+    out = []
+    for g in groups:
+        types = [
+            TypeChoice(c, rows[c].display_name or rows[c].name) for c in g["types"] if c in rows
+        ]
+        if types:
+            out.append(TypeGroup(g["key"], g["label"], g["label_en"], g.get("icon", ""), types))
+    return out
