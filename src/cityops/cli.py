@@ -423,14 +423,23 @@ def demo(
     ] = True,
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    simulate: Annotated[
+        bool, typer.Option("--simulate/--no-simulate", help="Simulate 30 days ending now")
+    ] = True,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Days simulated")] = 30,
+    cases_per_day: Annotated[float, typer.Option(min=1, help="Mean reports a day")] = 150.0,
+    seed: Annotated[int, typer.Option(help="Simulation seed")] = 1,
 ) -> None:
-    """Set up the demo city (Kaifeng) on the configured database and serve it."""
+    """Set up the demo city (Kaifeng), simulate its last month (once) and serve it."""
+    from cityops.cli_simulate import run_simulation
     from cityops.services.demo import setup_demo
     from cityops.store.migrate import upgrade
 
     upgrade(ctx.engine)
     with ctx.session() as s:
         result = setup_demo(s, ctx.settings.data_dir)
+    if simulate:
+        run_simulation(days=days, seed=seed, cases_per_day=cases_per_day, only_if_empty=True)
     n = result.regions
     console.print(
         say(
@@ -470,7 +479,7 @@ def _print_details(details: object) -> None:
 
 
 # Commands of other domains register themselves on ``app`` (they import ctx, say, console above).
-from cityops import cli_cases, cli_components, cli_geo  # noqa: E402, F401
+from cityops import cli_cases, cli_components, cli_evaluate, cli_geo, cli_open311, cli_simulate  # noqa: E402, F401
 
 
 def main() -> None:

@@ -11,11 +11,24 @@ from sqlalchemy import text
 from cityops import __version__
 from cityops.api.docs import install_docs
 from cityops.api.errors import install_error_handlers
-from cityops.api.v1 import auth, cases, catalog, components, grids, regions, users
+from cityops.api.open311 import admin as open311_admin
+from cityops.api.open311 import routes as open311_routes
+from cityops.api.v1 import (
+    auth,
+    cases,
+    catalog,
+    components,
+    evaluations,
+    grids,
+    overview,
+    regions,
+    users,
+)
 from cityops.services import cityconfig
 from cityops.settings import Settings, get_settings
 from cityops.store.db import make_engine, session_factory
 from cityops.store.migrate import current_revision
+from cityops.web import pages as web_pages
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,6 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         grids.router,
         components.router,
         cases.router,
+        open311_admin.router,
+        overview.router,
+        evaluations.router,
     ):
         app.include_router(router, prefix="/api/v1")
+    app.include_router(web_pages.router)  # the web interface (server-rendered pages)
+    app.include_router(open311_routes.router)  # /open311/v2, GeoReport v2
     return app
