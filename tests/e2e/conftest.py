@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 from sqlalchemy import Engine
 
 from cityops.store.db import make_engine, session_factory
@@ -85,7 +85,7 @@ class Pages:
             **(PHONE if phone else DESKTOP),  # type: ignore[arg-type]
             **extra,  # type: ignore[arg-type]
         )
-        ctx.set_default_timeout(10_000)
+        ctx.set_default_timeout(30_000)
         self.contexts.append(ctx)
         page = ctx.new_page()
         page.on("pageerror", lambda e: self.errors.append(f"{page.url}: {e}"))
@@ -117,3 +117,8 @@ def shot(page: Page, name: str, *, full_page: bool = False) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page)
+
+
+# A loaded CI machine (two test workers on two cores) can take seconds to answer; assertions wait
+# for the page rather than fail on a slow moment.
+expect.set_options(timeout=30_000)

@@ -311,7 +311,7 @@ class Case(Base):
     state: Mapped[str] = mapped_column(String(20), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     source: Mapped[str] = mapped_column(String(20), index=True)
-    type_code: Mapped[str | None] = mapped_column(String(5), index=True)
+    type_code: Mapped[str | None] = mapped_column(String(5))
     condition: Mapped[str | None] = mapped_column(String(300))
     handling_limit: Mapped[str | None] = mapped_column(String(80))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -368,6 +368,7 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_department_state_due", "department", "state", "due_at"),
         Index("ix_cases_state_due", "state", "due_at"),
+        Index("ix_cases_type_reported", "type_code", "reported_at"),  # duplicate candidates
     )
 
 
