@@ -18,6 +18,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 
 from cityops.core.case_numbers import format_case_number
@@ -203,8 +204,14 @@ def _stage_values(case_id: int, c: StageClock) -> dict[str, Any]:
     }
 
 
-def _append(session: Session, row: Case, entry: LogEntry, seq: int) -> None:
-    """Log row (hash chained), stage clocks, task, outbox: everything an entry asks for."""
+def _append(
+    session: Session, row: Case, entry: LogEntry, seq: int, before: CaseState | None = None
+) -> None:
+    """Log row (hash chained), stage clocks, task, outbox: everything an entry asks for.
+
+    ``before`` is the case the entry was decided on: its clocks tell a new stage run (insert)
+    from a changed one (update), without reading the stage rows back.
+    """
     prev = GENESIS
     if seq > 1:
         prev = (
@@ -230,20 +237,22 @@ def _append(session: Session, row: Case, entry: LogEntry, seq: int) -> None:
             hash=entry_hash(prev, row.id, seq, entry),
         )
     )
+    known = {(c.stage, c.started_at) for c in before.stages} if before else set()
     for c in entry.clocks:
-        existing = session.scalar(
-            select(CaseStageRow).where(
+        values = _stage_values(row.id, c)
+        if (c.stage, c.started_at) not in known:  # a new run of a stage
+            session.add(CaseStageRow(**values))
+            continue
+        session.execute(  # a run the case already had: ended, paused, re-dated
+            update(CaseStageRow)
+            .where(
                 CaseStageRow.case_id == row.id,
                 CaseStageRow.stage == c.stage.value,
                 CaseStageRow.started_at == c.started_at,
             )
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
-        values = _stage_values(row.id, c)
-        if existing is None:
-            session.add(CaseStageRow(**values))
-        else:
-            for k, v in values.items():
-                setattr(existing, k, v)
     if entry.action in (Action.complete_check, Action.complete_verify):
         open_task = session.scalar(
             select(TaskRow).where(TaskRow.case_id == row.id, TaskRow.completed_at.is_(None))
@@ -713,9 +722,10 @@ def _apply(
             en="the case was changed by someone else; reload and try again",
             code="stale_version",
         )
-    _append(session, row, entry, new.version)
+    _append(session, row, entry, new.version, current)
     session.flush()
-    session.refresh(row)
+    for key, value in values.items():  # the row now holds what was written, no re-read
+        set_committed_value(row, key, value)
     return new
 
 
