@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
@@ -27,8 +28,12 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-DESKTOP = {"viewport": {"width": 1440, "height": 900}}
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "is_mobile": True,
+    "has_touch": True,
+}
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1440, "height": 900}}
 # Where `CITYOPS_SCREENSHOTS=docs/screenshots pytest tests/e2e` saves the pages it visits.
 SHOTS = os.environ.get("CITYOPS_SCREENSHOTS")
 
@@ -77,13 +82,13 @@ class Pages:
         self.contexts: list[BrowserContext] = []
         self.errors: list[str] = []
 
-    def open(self, *, phone: bool = False, lang: str = "zh-CN", **extra: object) -> Page:
+    def open(self, *, phone: bool = False, lang: str = "zh-CN", **extra: Any) -> Page:
         ctx = self.browser.new_context(
             base_url=self.base_url,
             locale=lang,
             timezone_id="Asia/Shanghai",
-            **(PHONE if phone else DESKTOP),  # type: ignore[arg-type]
-            **extra,  # type: ignore[arg-type]
+            **(PHONE if phone else DESKTOP),
+            **extra,
         )
         ctx.set_default_timeout(30_000)
         self.contexts.append(ctx)
@@ -91,7 +96,7 @@ class Pages:
         page.on("pageerror", lambda e: self.errors.append(f"{page.url}: {e}"))
         return page
 
-    def staff(self, username: str, *, phone: bool = False, **extra: object) -> Page:
+    def staff(self, username: str, *, phone: bool = False, **extra: Any) -> Page:
         page = self.open(phone=phone, **extra)
         page.goto("/login")
         page.fill("[name=username]", username)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -19,7 +20,10 @@ from tests.e2e.seed import KAIFENG_FU_GCJ, photo_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 LON, LAT = transform(*KAIFENG_FU_GCJ, "gcj02", "wgs84")
-GPS = {"geolocation": {"longitude": LON, "latitude": LAT}, "permissions": ["geolocation"]}
+GPS: dict[str, Any] = {
+    "geolocation": {"longitude": LON, "latitude": LAT},
+    "permissions": ["geolocation"],
+}
 
 
 @pytest.fixture

@@ -45,7 +45,6 @@ from cityops.services import dashboard as dash
 from cityops.services import geography, mapdata, rules
 from cityops.services import public as pub
 from cityops.services.calendar import city_clock
-from cityops.services.cases import SOURCES
 from cityops.services.users import authenticate, issue_token, user_from_token
 from cityops.store.blobs import DiskBlobStore
 from cityops.store.schema import User
@@ -134,7 +133,8 @@ def render(
         "roles": _roles(user),
         "nav": _nav(user, t) if user else [],
         "path": request.url.path,
-        "query": request.url.query,
+        # The query without `lang`, for the language switch to come back to the same view.
+        "query": urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "lang"]),
         "tile_url": settings.map_tile_url,
         "tz": settings.timezone,
         "js_i18n": _json(t.sections(*JS_SECTIONS)),
@@ -343,7 +343,7 @@ def cases_page(request: Request, session: Db) -> Response:
             "states": [(s.value, views.state_label(s.value, t)) for s in State],
             "majors": views.major_classes(session),
             "areas": views.areas(session),
-            "sources": [(k, v[1] if t.en else v[0]) for k, v in SOURCES.items()],
+            "sources": views.source_options(t),
             "departments": views.departments(session),
             "qs": _qs,
         },
@@ -483,7 +483,7 @@ def map_page(request: Request, session: Db) -> Response:
         {
             "view": _json(_city_view(session)),
             "majors": views.major_classes(session),
-            "sources": [(k, v[1] if t.en else v[0]) for k, v in SOURCES.items()],
+            "sources": views.source_options(t),
             "types": _json(views.type_names(session)),
         },
         user=user,
@@ -567,7 +567,14 @@ def imports_page(request: Request, session: Db) -> Response:
     user = page_user(request, session)
     if user is None:
         return _login_redirect(request)
+    if Role.admin.value not in _roles(user):
+        return _admin_only(request, user)
     return render(request, "admin_imports.html", {"kinds": IMPORT_KINDS, "result": None}, user=user)
+
+
+def _admin_only(request: Request, user: User) -> HTMLResponse:
+    t = Translator(lang_of(request))
+    return render(request, "error.html", {"message": t("admin.only")}, user=user, status_code=403)
 
 
 @router.post("/admin/imports", response_class=HTMLResponse)
@@ -583,9 +590,7 @@ async def imports_run(
         return _login_redirect(request)
     t = Translator(lang_of(request))
     if Role.admin.value not in _roles(user):
-        return render(
-            request, "error.html", {"message": t("admin.only")}, user=user, status_code=403
-        )
+        return _admin_only(request, user)
     if kind not in IMPORT_KINDS:
         kind = "catalog"
     name = Path(file.filename or "upload.csv").name
@@ -669,7 +674,14 @@ class RateLimiter:
         return True
 
 
-PUBLIC_LIMIT = RateLimiter(limit=10, window=600)
+def _public_limit(request: Request) -> RateLimiter:
+    """The public report's rate limit: 10 per 10 minutes per client address, per application
+    (two apps in one process, as in the tests, do not share their counts)."""
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, "public_limit", None)
+    if limiter is None:
+        limiter = state.public_limit = RateLimiter(limit=10, window=600)
+    return limiter
 
 
 def _store(request: Request) -> DiskBlobStore:
@@ -704,7 +716,7 @@ async def public_report(
     the reporter needs to rate the result."""
     lang = lang_of(request)
     client = request.client.host if request.client else "?"
-    if not PUBLIC_LIMIT.allow(client):
+    if not _public_limit(request).allow(client):
         return JSONResponse(
             error_body(
                 "rate_limited",

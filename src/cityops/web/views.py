@@ -172,14 +172,24 @@ class Row:
     urgent: bool
 
 
+def _capital(text: str) -> str:
+    """English labels of the core are lower case (they run inside sentences); a label on its
+    own starts with a capital."""
+    return text[:1].upper() + text[1:]
+
+
 def state_label(state: str, t: Translator) -> str:
     s = State(state)
-    return s.label_en if t.en else s.label_zh
+    return _capital(s.label_en) if t.en else s.label_zh
 
 
 def source_label(source: str, t: Translator) -> str:
     zh, en = SOURCES.get(source, (source, source))
-    return en if t.en else zh
+    return _capital(en) if t.en else zh
+
+
+def source_options(t: Translator) -> list[tuple[str, str]]:
+    return [(k, source_label(k, t)) for k in SOURCES]
 
 
 def rows_for(

@@ -62,13 +62,13 @@ function input(name) {
     case "supervisor":
       return `<label class="field">${label(key)}<select name="supervisor" required><option value="">—</option>${options(data.supervisors, data.grid_supervisor || "")}</select></label>`;
     case "result":
-      return `<div class="field"><span>${esc(t("field.result"))}</span><div class="result-toggle">
+      return `<div class="field"><span id="result-label">${esc(t("field.result"))}</span><div class="result-toggle" role="radiogroup" aria-labelledby="result-label">
         <label><input type="radio" name="result" value="true" checked><span>${esc(t("result.pass"))}</span></label>
         <label><input type="radio" name="result" value="false"><span>${esc(t("result.fail"))}</span></label></div></div>`;
     case "extension":
-      return `<div class="field"><span>${esc(t("field.extension"))} <span class="req">*</span></span><div class="row">
-        <input type="number" name="ext_amount" min="1" max="60" value="1" style="width:80px" required>
-        <select name="ext_unit"><option>工作日</option><option>工作时</option><option>自然日</option></select></div></div>`;
+      return `<div class="field"><span id="ext-label">${esc(t("field.extension"))} <span class="req">*</span></span><div class="row">
+        <input type="number" name="ext_amount" min="1" max="60" value="1" style="width:80px" required aria-labelledby="ext-label">
+        <select name="ext_unit" aria-labelledby="ext-label"><option>工作日</option><option>工作时</option><option>自然日</option></select></div></div>`;
     case "parent":
       return `<label class="field">${label(key)} <span class="req">*</span><input type="text" name="parent" required placeholder="410204-20261124-0001"></label>`;
     case "photos_after":

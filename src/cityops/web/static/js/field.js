@@ -195,17 +195,17 @@ function taskForm(x, c) {
       <a class="mono" href="/cases/${encodeURIComponent(x.case_number)}">${esc(x.case_number)}</a></div>
       <div>${esc(c.description || "")}</div>
       <div class="muted" style="font-size:13px">${esc(c.address || c.grid_code || "")}</div>
-      <div class="seg" style="margin:10px 0"><button type="button" class="pass on" data-result="true">${esc(t("result.pass"))}</button><button type="button" class="fail" data-result="false">${esc(t("result.fail"))}</button></div>
-      <textarea name="note" rows="2" placeholder="${esc(t("field.note"))}" style="width:100%"></textarea>
+      <div class="seg" style="margin:10px 0" role="group" aria-label="${esc(t("field.result"))}"><button type="button" class="pass on" data-result="true" aria-pressed="true">${esc(t("result.pass"))}</button><button type="button" class="fail" data-result="false" aria-pressed="false">${esc(t("result.fail"))}</button></div>
+      <textarea name="note" rows="2" placeholder="${esc(t("field.note"))}" aria-label="${esc(t("field.note"))}" style="width:100%"></textarea>
       <div class="photo-pick" style="margin:8px 0"><div class="previews" style="margin:0"></div>
-        <label class="add" style="width:64px;height:64px">＋<input type="file" accept="image/*" capture="environment" class="sr-only"></label></div>
+        <label class="add" style="width:64px;height:64px"><span aria-hidden="true" class="plus">＋</span><input type="file" accept="image/*" capture="environment" class="sr-only" aria-label="${esc(t("public.add_photo"))}"></label></div>
       <button class="btn btn-primary btn-lg btn-block" type="submit">${esc(t("fieldpage.send_result"))}</button></form>`;
   const f = tpl.content.firstElementChild;
   let result = true;
   const pick = photoPicker(f.querySelector("input[type=file]"), f.querySelector(".previews"));
   f.querySelectorAll("[data-result]").forEach((b) => b.addEventListener("click", () => {
     result = b.dataset.result === "true";
-    f.querySelectorAll("[data-result]").forEach((y) => y.classList.toggle("on", y === b));
+    f.querySelectorAll("[data-result]").forEach((y) => { y.classList.toggle("on", y === b); y.setAttribute("aria-pressed", String(y === b)); });
   }));
   f.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -222,7 +222,10 @@ function taskForm(x, c) {
 
 // --- tabs ---------------------------------------------------------------------------------
 function showTab(name) {
-  document.querySelectorAll("[data-tab]").forEach((a) => a.classList.toggle("on", a.dataset.tab === name));
+  document.querySelectorAll("[data-tab]").forEach((a) => {
+    a.classList.toggle("on", a.dataset.tab === name);
+    a.setAttribute("aria-selected", String(a.dataset.tab === name));
+  });
   document.querySelectorAll("[data-pane]").forEach((p) => p.classList.toggle("hidden", p.dataset.pane !== name));
   if (name === "tasks") loadTasks();
 }

@@ -6,15 +6,16 @@ import { fitBox, geojson, makeMap, STYLE } from "./basemap.js";
 
 export function typePicker(groups, groupsEl, typesEl, onPick) {
   let chosen = null;
-  const COLORS = ["#1f5fd6", "#16a3a0", "#e69500", "#8b5cf6", "#c62828", "#1b8a4b", "#d9480f", "#64748b"];
+  // White letters on each colour at ≥ 4.5:1 (WCAG AA).
+  const COLORS = ["#1f5fd6", "#0f7f7c", "#b45309", "#7c3aed", "#c62828", "#177a42", "#c2410c", "#64748b"];
   groupsEl.innerHTML = groups.map((g, i) =>
-    `<button type="button" class="group-btn" data-group="${esc(g.key)}"><span class="gi" style="background:${COLORS[i % COLORS.length]}">${esc(g.label.slice(0, 1))}</span>${esc(g.label)}</button>`).join("");
+    `<button type="button" class="group-btn" data-group="${esc(g.key)}" aria-pressed="false"><span class="gi" aria-hidden="true" style="background:${COLORS[i % COLORS.length]}">${esc(g.label.slice(0, 1))}</span>${esc(g.label)}</button>`).join("");
   groupsEl.querySelectorAll("[data-group]").forEach((b) => b.addEventListener("click", () => {
-    groupsEl.querySelectorAll("[data-group]").forEach((x) => x.classList.toggle("on", x === b));
+    groupsEl.querySelectorAll("[data-group]").forEach((x) => { x.classList.toggle("on", x === b); x.setAttribute("aria-pressed", String(x === b)); });
     const g = groups.find((x) => x.key === b.dataset.group);
-    typesEl.innerHTML = g.types.map((ty) => `<button type="button" class="type-btn" data-type="${esc(ty.code)}">${esc(ty.name)}</button>`).join("");
+    typesEl.innerHTML = g.types.map((ty) => `<button type="button" class="type-btn" data-type="${esc(ty.code)}" aria-pressed="false">${esc(ty.name)}</button>`).join("");
     typesEl.querySelectorAll("[data-type]").forEach((tb) => tb.addEventListener("click", () => {
-      typesEl.querySelectorAll("[data-type]").forEach((x) => x.classList.toggle("on", x === tb));
+      typesEl.querySelectorAll("[data-type]").forEach((x) => { x.classList.toggle("on", x === tb); x.setAttribute("aria-pressed", String(x === tb)); });
       chosen = tb.dataset.type;
       onPick?.(chosen, tb.textContent);
     }));
