@@ -33,6 +33,7 @@ BENCH_CASES ?= 1000000
 bench: $(STAMP)
 	$(BIN)/python -m bench.geo
 	$(BIN)/cityops bench --cases $(BENCH_CASES)
+	$(BIN)/python -m bench.evaluation --cases $(BENCH_CASES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests && $(BIN)/ruff format --check src tests && $(BIN)/mypy

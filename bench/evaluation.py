@@ -48,7 +48,7 @@ from cityops.core.evaluation import EvaluationPeriod, SubjectType
 from cityops.services import evaluation
 from cityops.store.db import make_engine, session_factory
 from cityops.store.migrate import upgrade
-from cityops.store.schema import Case, CaseLogRow, CaseStageRow
+from cityops.store.schema import Base, Case, CaseLogRow, CaseStageRow
 
 TZ = ZoneInfo("Asia/Shanghai")
 END = datetime(2026, 11, 1, tzinfo=TZ)  # history ends here; October 2026 is evaluated
@@ -60,8 +60,8 @@ BENCH_DIR = Path(os.environ.get("CITYOPS_BENCH_DIR", "/tmp/cityops-bench"))
 PG_ADMIN = os.environ.get(
     "CITYOPS_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-PROPOSED = "ix_case_log_at_action"
-PROPOSED_COLS = "(at, action, case_id, actor_id)"
+PROPOSED = "ix_case_log_action_at_cover"
+PROPOSED_COLS = "(action, at, case_id, actor_id)"
 LIMITS_H = [(2, "2工作时"), (4, "4工作时"), (8, "1工作日"), (24, "3工作日"), (40, "5工作日")]
 MIN = 60
 
@@ -743,10 +743,11 @@ def build(engine: Engine, n: int, per_month: int) -> dict[str, int]:
                     f"(SELECT max(id) FROM {table}))"
                 )
             raw.commit()
-            old = raw.autocommit  # type: ignore[attr-defined]
-            raw.autocommit = True  # type: ignore[attr-defined]
+            driver = raw.driver_connection
+            assert driver is not None
+            driver.autocommit = True  # VACUUM refuses to run in a transaction
             cur.execute("VACUUM ANALYZE")
-            raw.autocommit = old  # type: ignore[attr-defined]
+            driver.autocommit = False
         else:
             cur.execute("ANALYZE")
             raw.commit()
@@ -795,6 +796,10 @@ def database(backend: str, n: int, fresh: bool) -> tuple[Engine, bool]:
             have = conn.execute(select(func.count()).select_from(Case)).scalar_one()
     except Exception:
         have = 0
+    if have == n:  # a reused database gets the indexes the schema has now
+        for table in Base.metadata.sorted_tables:
+            for ix in table.indexes:
+                ix.create(engine, checkfirst=True)
     return engine, have != n
 
 
@@ -863,6 +868,14 @@ def measure(
                 .group_by(CaseLogRow.action)
             ).all()
 
+    def baseline_rows() -> object:  # actor_id is in no index on time: every row is read
+        with sessions() as s:
+            return s.execute(
+                select(CaseLogRow.actor_id, func.count())
+                .where(CaseLogRow.at >= start, CaseLogRow.at < end)
+                .group_by(CaseLogRow.actor_id)
+            ).all()
+
     def baseline_runs() -> object:
         with sessions() as s:
             return s.execute(
@@ -879,6 +892,7 @@ def measure(
 
     base_log, _ = median_of(baseline_log)
     base_runs, _ = median_of(baseline_runs)
+    base_rows, _ = median_of(baseline_rows)
     load_before = os.getloadavg()[0]
     one, samples = median_of(full(False))
     target = 3.0 if backend == "postgresql" else 5.0
@@ -891,7 +905,8 @@ def measure(
             f"{backend}: month's evaluation, all 8 subject types",
             one,
             "s",
-            f"month's log GROUP BY action: {base_log:.2f} s; handling runs GROUP BY department: "
+            f"month's log GROUP BY action (index-only): {base_log:.2f} s, GROUP BY actor "
+            f"(reads every row): {base_rows:.2f} s; handling runs GROUP BY department: "
             f"{base_runs:.2f} s",
             f"< {target:g} s (at 10M)",
             one < target,

@@ -1,380 +1,741 @@
-"""Open311 benchmark: POST requests.json throughput and GET requests.json latency on SQLite.
+"""Open311 benchmark at scale: the four GeoReport v2 endpoints of issue 7 over a large history.
 
-Run: `.venv/bin/python -m bench.open311` (optionally `--cases N`, default 5,000 seeded reports).
-Builds 鼓楼区 with 250 m grids and the shipped standards on a throw-away SQLite database, seeds
-N public reports over the last 60 days, then serves the real app from a separate process (so
-the client does not share the server's interpreter) with access logs off, and measures over
-HTTP on 127.0.0.1. Baseline in the same run: a bare FastAPI app, served the same way, whose
-POST parses the same form and answers a one-element JSON array, and whose GET answers a
-pre-rendered JSON array of the same size as the real page — the floor of HTTP + framework.
+Run: `.venv/bin/python -m bench.open311` (default 1,000,000 cases of history), or
+`--cases 100000` for a quicker development run; `--seconds` sets each measurement's length,
+`--fresh` rebuilds the database, `--no-write` leaves docs/benchmarks.md alone.
 
-Rate limits are raised for the run (a key of 10,000/min, no per-address limit) and the
-duplicate-text rule is off: the figures are of the intake path itself.
+What it does:
+
+- **History.** Kaifeng's four core districts (100 m grids, staff, standards and rules) and N
+  cases written by the bulk generator (`cityops simulate --bulk`, sim/bulk.py: 3,000 cases a day,
+  a quarter of them from the public; every case of a public matter type is what Open311 lists),
+  on SQLite under $CITYOPS_BENCH_DIR (default /tmp/cityops-bench). The database, its data
+  directory (an ``open311.toml`` with the per-address limit off and the repeat rule off) and an
+  API key of 1,000,000 POSTs a minute are kept and reused by later runs (``ready.json`` marks a
+  finished build; a killed build is started again).
+- **Servers.** The app is `cityops serve` (uvicorn, one process, as shipped: asyncio + h11, access
+  log on to /dev/null). The baseline is a bare FastAPI app in its own uvicorn process with the
+  same settings, answering the same four paths from ``async`` handlers that do no work: the
+  GETs with the app's own bodies captured before measuring (same bytes on the wire), the POST
+  by parsing the form and answering a one-element array. It is the floor of HTTP + framework.
+- **Load.** A separate process (`python -m bench.open311 load …`, its own interpreter, so it does
+  not share the server's GIL) keeps 16 HTTP/1.1 keep-alive connections busy from asyncio for a
+  fixed time after a warm-up, and reports requests/s and p50/p95/p99 latency. By default the
+  requests are written to the sockets directly (a few tens of µs of client CPU per request:
+  client and server share the machine's two cores, and a heavier client takes CPU from the
+  server under test); `--client httpx` drives the same plan through `httpx.AsyncClient`.
+- **Requests.** `GET requests.json` for a 30-day window of the history (start_date/end_date, the
+  default page of 500, the window's end moving by whole hours so successive requests do not ask
+  for the same page); `GET requests/{id}.json` for case numbers drawn at random from the whole
+  history; `GET services.json`; `POST requests.json` form-encoded as the specification says,
+  each a different report at the place and of the type of a random case of the history (each
+  becomes a case).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
+import random
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib.resources import files
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
-from fastapi import FastAPI, Request, Response
 
 from bench.harness import Figure, Suite, percentile
 
 TZ = ZoneInfo("Asia/Shanghai")
-BOX = (114.3300, 34.7800, 114.3550, 34.7950)  # WGS-84, around 开封府 in 鼓楼区
-CODES = ("06010", "06012", "06036", "06001", "09006")
-N_POST = 400
-_POINTS: list[tuple[float, float]] = []
-N_GET = 200
-CONCURRENCY = 4
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = Path(os.environ.get("CITYOPS_BENCH_DIR", "/tmp/cityops-bench"))
+PREFIX = "/open311/v2"
+CLIENTS = 16
+WINDOW_DAYS = 30
+SECRET = "bench-secret-key-that-is-long-enough-0311-0311"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _label(n: int) -> str:
+    if n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
-# --- the two servers (run as `python -m bench.open311 serve-app|serve-baseline PORT`) -------------
+# --- the database -------------------------------------------------------------------------------
 
 
-def _serve_app(port: int) -> None:
-    import uvicorn
-
-    from cityops.api.app import create_app
-
-    uvicorn.run(create_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def _serve_baseline(port: int, page_dir: str) -> None:
-    import uvicorn
-
-    pages = {int(p.stem): p.read_bytes() for p in Path(page_dir).glob("*.json")}
-    app = FastAPI()
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.post("/requests.json")
-    async def post(request: Request) -> Response:
-        form = await request.form()
-        body = f'[{{"service_request_id":"{len(form)}","service_notice":"ok"}}]'
-        return Response(body.encode(), media_type="application/json; charset=utf-8")
-
-    @app.get("/requests.json")
-    def get(page_size: int = 100) -> Response:
-        return Response(pages[page_size], media_type="application/json; charset=utf-8")
-
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+@dataclass(frozen=True)
+class Bench:
+    url: str
+    data_dir: Path
+    key: str  # the bench's API key (plain text: a throw-away database)
+    end: datetime  # the last instant of the generated history
+    cases: int
 
 
-def _start(args: list[str], env: dict[str, str], health: str) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.open311", *args],
-        env=env,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(health, timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError(f"server {args} exited with {proc.returncode}")
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"server {args} did not start")
+def prepare(n: int, fresh: bool) -> Bench:
+    """The database with ``n`` cases of history and its data directory (reused when built)."""
+    from sqlalchemy import func, select, update
 
-
-# --- seeding ------------------------------------------------------------------------------------
-
-
-def _seed(url: str, data_dir: Path, n_cases: int) -> str:
-    import random
-
-    from cityops.geo.index import OutsideCity
-    from cityops.services import cases, open311, rules
-    from cityops.services.catalog import ensure_standard_catalog
-    from cityops.services.geography import GridSettings, init_city, spatial_index
-    from cityops.services.orgs import add_org
+    from cityops.services import open311
+    from cityops.sim.bulk import BulkConfig, generate
+    from cityops.sim.city import CitySpec, setup_city
     from cityops.store.db import make_engine, session_factory, transaction
     from cityops.store.migrate import upgrade
+    from cityops.store.schema import ApiKey, Case
 
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    db = BENCH_DIR / f"open311-{_label(n)}.db"
+    data_dir = BENCH_DIR / f"open311-{_label(n)}-data"
+    ready = data_dir / "ready.json"
+    url = f"sqlite:///{db}"
+    if ready.exists() and not fresh:
+        info = json.loads(ready.read_text("utf-8"))
+        print(f"  reusing {db} ({info['cases']:,} cases of history)", flush=True)
+        _schema_indexes(url)
+        return Bench(url, data_dir, info["key"], datetime.fromisoformat(info["end"]), n)
+    for p in BENCH_DIR.glob(f"{db.name}*"):
+        p.unlink()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    end = datetime.now(TZ).replace(second=0, microsecond=0)
     engine = make_engine(url)
     upgrade(engine)
     sessions = session_factory(engine)
-    data = files("cityops.data")
+    t0 = time.perf_counter()
     with transaction(sessions) as s:
-        ensure_standard_catalog(s)
-        init_city(s, "410200", districts=["410204"], settings=GridSettings(grid_size_m=250))
-        add_org(s, "KF-CENTRE", "指挥中心", "centre", region_code="410200")
-        for code in ("KF-SZ", "KF-HW", "KF-ZF", "KF-GL", "KF-YL", "KF-LD"):
-            add_org(s, code, code, "department", parent_code="KF-CENTRE")
-        rules.import_standards(s, Path(str(data / "standards" / "default_standards.csv")))
-        rules.import_rules(s, Path(str(data / "demo" / "kaifeng_rules.csv")))
-        _, key = open311.create_key(s, "bench", rate_per_minute=10_000)
-    rng = random.Random(311)
-    now = datetime.now(TZ)
+        setup_city(s, CitySpec())
+        row, key = open311.create_key(s, "bench", rate_per_minute=10_000)
+        # create_key allows at most 10,000 a minute; the bench posts faster than that
+        s.execute(update(ApiKey).where(ApiKey.id == row.id).values(rate_per_minute=1_000_000))
+    print(f"  city ready in {time.perf_counter() - t0:.1f} s", flush=True)
+    result = generate(
+        engine,
+        BulkConfig(cases=n, end=end, seed=1, per_day=3000, batch=50_000, defer_indexes=True),
+        progress=lambda line: print(f"  {line}", flush=True),
+    )
     with sessions() as s:
+        have = s.scalar(select(func.count()).select_from(Case)) or 0
+    engine.dispose()
+    print(f"  {have:,} cases in {result.seconds:.0f} s", flush=True)
+    (data_dir / "open311.toml").write_text(
+        "# bench: no per-address limit, no repeat rule (the figures are of the intake itself)\n"
+        "ip_rate_per_minute = 0\nduplicate_window_minutes = 0\n",
+        "utf-8",
+    )
+    _schema_indexes(url)
+    ready.write_text(
+        json.dumps({"cases": n, "end": end.isoformat(), "key": key, "url": url}), "utf-8"
+    )
+    return Bench(url, data_dir, key, end, n)
+
+
+def _schema_indexes(url: str) -> None:
+    """The indexes schema.py declares on ``cases`` that the database lacks (one whose migration
+    is not written yet), built as the bulk generator builds its deferred indexes: the bench
+    measures the schema of the source tree."""
+    from sqlalchemy import inspect
+
+    from cityops.store.db import make_engine
+    from cityops.store.schema import Base
+
+    engine = make_engine(url)
+    have = {ix["name"] for ix in inspect(engine).get_indexes("cases")}
+    with engine.begin() as conn:
+        for index in Base.metadata.tables["cases"].indexes:
+            if index.name not in have:
+                t0 = time.perf_counter()
+                index.create(conn)
+                print(f"  built {index.name} in {time.perf_counter() - t0:.1f} s", flush=True)
+    engine.dispose()
+
+
+# --- the servers ----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    def peak_rss_mib(self) -> float:
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
+
+@contextmanager
+def serve(cmd: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
+    """A server process; stdout (uvicorn's access log) to /dev/null, as a service would log to
+    a file; stopped with SIGINT (uvicorn's clean shutdown)."""
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    errors.seek(0)
+                    raise RuntimeError(f"{cmd} did not start: {errors.read().decode()[-3000:]}")
+                time.sleep(0.2)
+            yield Server(base, port, proc)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _app_env(bench: Bench) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CITYOPS_DATABASE_URL": bench.url,
+        "CITYOPS_DATA_DIR": str(bench.data_dir),
+        "CITYOPS_SECRET_KEY": SECRET,
+    }
+
+
+def serve_app(bench: Bench) -> Any:
+    """`cityops serve` (the console script's module) on a free port."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "cityops.cli", "serve", "--port", str(port)]
+    return serve(cmd, _app_env(bench), port)
+
+
+def serve_baseline(bodies: Path) -> Any:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "bench.open311", "baseline", str(port), str(bodies)]
+    return serve(cmd, {**os.environ}, port)
+
+
+def _baseline_main(port: int, bodies_dir: str) -> None:
+    """The bare FastAPI app: the same paths, no work, ``async`` handlers (no thread hand-off):
+    the floor of HTTP and framework on this machine for bodies of the same size."""
+    import uvicorn
+    from fastapi import FastAPI, Request, Response
+
+    json_type = "application/json; charset=utf-8"
+    bodies = {p.stem: p.read_bytes() for p in Path(bodies_dir).glob("*.json")}
+    app = FastAPI()
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(f"{PREFIX}/services.json")
+    async def services() -> Response:
+        return Response(bodies["services"], media_type=json_type)
+
+    @app.get(f"{PREFIX}/requests/{{service_request_id}}.json")
+    async def one(service_request_id: str) -> Response:
+        return Response(bodies["request"], media_type=json_type)
+
+    @app.get(f"{PREFIX}/requests.json")
+    async def many(start_date: str = "", end_date: str = "") -> Response:
+        return Response(bodies["requests"], media_type=json_type)
+
+    @app.post(f"{PREFIX}/requests.json")
+    async def post(request: Request) -> Response:
+        form = await request.form()
+        body = f'[{{"service_request_id":"{len(form)}","service_notice":"ok"}}]'
+        return Response(body.encode(), media_type=json_type)
+
+    uvicorn.run(app, host="127.0.0.1", port=port)  # the defaults `cityops serve` uses
+
+
+# --- the load generator (its own process) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str  # with the query string
+    body: str = ""  # application/x-www-form-urlencoded
+
+    def raw(self, host: str) -> bytes:
+        head = f"{self.method} {self.path} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n"
+        if self.method == "POST":
+            data = self.body.encode()
+            head += (
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(data)}\r\n"
+            )
+            return (head + "\r\n").encode() + data
+        return (head + "\r\n").encode()
+
+
+@dataclass
+class Load:
+    rps: float
+    latencies: list[float]  # seconds
+    errors: int
+    sample_error: str
+    bytes_per_response: float
+
+    def ms(self, p: float) -> float:
+        return percentile(self.latencies, p) * 1000
+
+    def summary(self) -> str:
+        return (
+            f"{self.rps:,.0f} req/s, p50 {self.ms(50):.1f} ms, p95 {self.ms(95):.1f} ms, "
+            f"p99 {self.ms(99):.1f} ms"
+        )
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """(status, body, connection kept) of one HTTP/1.1 response."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lower = head.lower()
+    keep = b"connection: close" not in lower
+    at = lower.find(b"content-length:")
+    if at >= 0:
+        length = int(lower[at + 15 : lower.index(b"\r\n", at)])
+        return status, await reader.readexactly(length), keep
+    if b"transfer-encoding: chunked" in lower:
+        parts: list[bytes] = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                while await reader.readuntil(b"\r\n") != b"\r\n":
+                    pass  # trailers
+                return status, b"".join(parts), keep
+            parts.append((await reader.readexactly(size + 2))[:-2])
+    return status, await reader.read(), False
+
+
+async def _drive_raw(
+    host: str, port: int, calls: list[Call], clients: int, warmup: float, seconds: float
+) -> dict[str, Any]:
+    raw = [c.raw(f"{host}:{port}") for c in calls]
+    order = iter(range(10**12))
+    t0 = time.perf_counter()
+    measure_from, stop_at = t0 + warmup, t0 + warmup + seconds
+    latencies: list[float] = []
+    errors: list[str] = []
+    sizes = [0]
+    last = [measure_from]
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while True:
+                start = time.perf_counter()
+                if start >= stop_at:
+                    return
+                writer.write(raw[next(order) % len(raw)])
+                status, body, keep = await _read_response(reader)
+                done = time.perf_counter()
+                if start >= measure_from:
+                    latencies.append(done - start)
+                    sizes[0] += len(body)
+                    last[0] = max(last[0], done)
+                    if status >= 300:
+                        errors.append(f"{status} {body[:300].decode(errors='replace')}")
+                if not keep:
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    took = last[0] - measure_from
+    return {
+        "rps": len(latencies) / took if took > 0 else 0.0,
+        "latencies": latencies,
+        "errors": len(errors),
+        "sample_error": errors[0] if errors else "",
+        "bytes": sizes[0] / max(len(latencies), 1),
+    }
+
+
+async def _drive_httpx(
+    host: str, port: int, calls: list[Call], clients: int, warmup: float, seconds: float
+) -> dict[str, Any]:
+    order = iter(range(10**12))
+    t0 = time.perf_counter()
+    measure_from, stop_at = t0 + warmup, t0 + warmup + seconds
+    latencies: list[float] = []
+    errors: list[str] = []
+    sizes = [0]
+    last = [measure_from]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=f"http://{host}:{port}", limits=limits, timeout=60
+    ) as http:
+
+        async def client() -> None:
+            while True:
+                start = time.perf_counter()
+                if start >= stop_at:
+                    return
+                call = calls[next(order) % len(calls)]
+                if call.method == "POST":
+                    r = await http.post(call.path, content=call.body, headers=form)
+                else:
+                    r = await http.get(call.path)
+                done = time.perf_counter()
+                if start >= measure_from:
+                    latencies.append(done - start)
+                    sizes[0] += len(r.content)
+                    last[0] = max(last[0], done)
+                    if r.status_code >= 300:
+                        errors.append(f"{r.status_code} {r.text[:300]}")
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+    took = last[0] - measure_from
+    return {
+        "rps": len(latencies) / took if took > 0 else 0.0,
+        "latencies": latencies,
+        "errors": len(errors),
+        "sample_error": errors[0] if errors else "",
+        "bytes": sizes[0] / max(len(latencies), 1),
+    }
+
+
+def _load_main(plan_file: str) -> None:
+    plan = json.loads(Path(plan_file).read_text("utf-8"))
+    calls = [Call(**c) for c in plan["calls"]]
+    drive = _drive_httpx if plan["client"] == "httpx" else _drive_raw
+    result = asyncio.run(
+        drive(
+            "127.0.0.1",
+            plan["port"],
+            calls,
+            plan["clients"],
+            plan["warmup"],
+            plan["seconds"],
+        )
+    )
+    sys.stdout.write(json.dumps(result))
+
+
+def load(server: Server, calls: list[Call], *, seconds: float, warmup: float, client: str) -> Load:
+    """``CLIENTS`` concurrent connections against ``server`` from a separate process."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(
+            {
+                "port": server.port,
+                "calls": [c.__dict__ for c in calls],
+                "clients": CLIENTS,
+                "warmup": warmup,
+                "seconds": seconds,
+                "client": client,
+            },
+            f,
+        )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.open311", "load", f.name],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=warmup + seconds + 300,
+        )
+    finally:
+        os.unlink(f.name)
+    r = json.loads(out.stdout)
+    if not r["latencies"]:
+        raise RuntimeError(f"no request completed: {out.stderr.decode()[-2000:]}")
+    return Load(r["rps"], r["latencies"], r["errors"], r["sample_error"], r["bytes"])
+
+
+# --- the requests ------------------------------------------------------------------------------------
+
+
+def _w3(at: datetime) -> str:
+    return at.isoformat(timespec="seconds")
+
+
+def list_calls(bench: Bench) -> list[Call]:
+    """30-day windows of the history, ending on each of its last 240 hours (newest first)."""
+    calls = []
+    for h in range(240):
+        end = bench.end - timedelta(hours=h)
+        q = urlencode({"start_date": _w3(end - timedelta(days=WINDOW_DAYS)), "end_date": _w3(end)})
+        calls.append(Call("GET", f"{PREFIX}/requests.json?{q}"))
+    return calls
+
+
+def cold_list_calls(bench: Bench, n: int = 2000) -> list[Call]:
+    """30-day windows whose pages nobody asked for before: ending every 4 hours (a page of 500
+    is about 4 hours of reports) from 250 hours before the end of the history back: each
+    request renders its 500 requests afresh (the render cache cannot help). A short history
+    has fewer such pages, and they repeat (the figure's note says how many)."""
+    span_hours = bench.cases / 3000 * 24  # the bulk history: 3,000 cases a day
+    calls = []
+    for k in range(max(1, min(n, int((span_hours - 250 - 48) / 4)))):
+        end = bench.end - timedelta(hours=250 + 4 * k)
+        q = urlencode({"start_date": _w3(end - timedelta(days=WINDOW_DAYS)), "end_date": _w3(end)})
+        calls.append(Call("GET", f"{PREFIX}/requests.json?{q}"))
+    return calls
+
+
+def one_calls(bench: Bench, n: int = 5000) -> list[Call]:
+    """Case numbers drawn at random from the whole history."""
+    from sqlalchemy import select
+
+    from cityops.store.db import make_engine
+    from cityops.store.schema import Case
+
+    engine = make_engine(bench.url)
+    rng = random.Random(7)
+    ids = rng.sample(range(1, bench.cases + 1), min(n, bench.cases))
+    numbers: list[str] = []
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            numbers += conn.scalars(select(Case.number).where(Case.id.in_(chunk))).all()
+    engine.dispose()
+    rng.shuffle(numbers)
+    return [Call("GET", f"{PREFIX}/requests/{number}.json") for number in numbers]
+
+
+def post_calls(bench: Bench, n: int = 60_000) -> list[Call]:
+    """Different reports, each at the position and of the type of a case drawn at random from
+    the history (the city's own spread of places and problems), moved by up to ~20 m; a new
+    seed every run, so repeated runs do not pile reports onto the same spots."""
+    from sqlalchemy import select
+
+    from cityops.geo.index import OutsideCity
+    from cityops.services.geography import spatial_index
+    from cityops.store.db import make_engine, session_factory
+    from cityops.store.schema import Case
+
+    engine = make_engine(bench.url)
+    run = int(time.time())
+    rng = random.Random(run)
+    ids = rng.sample(range(1, bench.cases + 1), min(4000, bench.cases))
+    with session_factory(engine)() as s:
         index = spatial_index(s)
-    points: list[tuple[float, float]] = []
-    while len(points) < 500:  # positions inside the district (its outline is not a box)
-        p = (rng.uniform(BOX[0], BOX[2]), rng.uniform(BOX[1], BOX[3]))
+        drawn = s.execute(
+            select(Case.lon, Case.lat, Case.type_code).where(
+                Case.id.in_(ids), Case.type_code.is_not(None), Case.lon.is_not(None)
+            )
+        ).all()
+    engine.dispose()
+    places: list[tuple[float, float, str]] = []
+    for lon, lat, code in drawn:
+        if lon is None or lat is None or code is None:
+            continue
+        p = (lon + rng.uniform(-2e-4, 2e-4), lat + rng.uniform(-2e-4, 2e-4))
         try:
             index.locate(*p)
         except OutsideCity:
             continue
-        points.append(p)
-    batch = 1000
-    for start in range(0, n_cases, batch):
-        with transaction(sessions) as s:
-            for i in range(start, min(start + batch, n_cases)):
-                at = now - timedelta(seconds=rng.uniform(0, 60 * 86400))
-                cases.create_case(
-                    s,
-                    None,
-                    cases.NewCase(
-                        source="public",
-                        type_code=rng.choice(CODES),
-                        description=f"公众上报第 {i} 件：路边有垃圾堆放，影响通行",
-                        lon=points[i % len(points)][0],
-                        lat=points[i % len(points)][1],
-                        address="鼓楼区",
-                    ),
-                    now=at,
-                )
-    engine.dispose()
-    _POINTS[:] = points
-    (data_dir / "open311.toml").write_text(
-        "ip_rate_per_minute = 1000000\nduplicate_window_minutes = 0\n", "utf-8"
-    )
-    return key
-
-
-# --- measuring ------------------------------------------------------------------------------------
-
-
-def _form(key: str, i: int) -> dict[str, str]:
-    return {
-        "api_key": key,
-        "service_code": CODES[i % len(CODES)],
-        "lat": f"{_POINTS[i % len(_POINTS)][1]:.6f}",
-        "long": f"{_POINTS[i % len(_POINTS)][0]:.6f}",
-        "description": f"基准测试上报 {i}：井盖松动，请尽快处理",
-        "email": "bench@example.com",
-        "first_name": "测",
-        "last_name": "试",
-    }
-
-
-def _posts(base: str, key: str, n: int, workers: int) -> float:
-    """Requests per second for n POSTs spread over ``workers`` clients (each its own connection)."""
-    per = n // workers
-    errors: list[str] = []
-
-    def work(w: int) -> None:
-        with httpx.Client(base_url=base, timeout=30) as c:
-            for i in range(per):
-                r = c.post("/requests.json", data=_form(key, w * per + i))
-                if r.status_code != 200:
-                    errors.append(r.text)
-
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    took = time.perf_counter() - t0
-    if errors:
-        raise RuntimeError(f"{len(errors)} POSTs failed, e.g. {errors[0]}")
-    return per * workers / took
-
-
-def _latencies(fetch: Callable[[], httpx.Response], n: int) -> list[float]:
-    fetch()  # warm-up
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        r = fetch()
-        out.append(time.perf_counter() - t)
-        if r.status_code != 200:
-            raise RuntimeError(r.text)
-    return out
-
-
-def run(n_cases: int = 5000) -> Suite:
-    suite = Suite(
-        "open311",
-        f"Open311 GeoReport v2 on SQLite: 鼓楼区 with 250 m grids, {n_cases:,} public reports "
-        "seeded over the last 60 days. The app and the baseline (a bare FastAPI app answering "
-        "the same shapes) each run in their own uvicorn process, access log off; the client "
-        "is httpx over 127.0.0.1 in the benchmark process. Rate limits raised for the run.",
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp) / "var"
-        data_dir.mkdir()
-        url = f"sqlite:///{data_dir / 'cityops.db'}"
-        t0 = time.perf_counter()
-        key = _seed(url, data_dir, n_cases)
-        print(f"  seeded {n_cases:,} cases in {time.perf_counter() - t0:.1f} s", flush=True)
-        env = {
-            **os.environ,
-            "CITYOPS_DATABASE_URL": url,
-            "CITYOPS_DATA_DIR": str(data_dir),
-            "CITYOPS_SECRET_KEY": "bench-secret-key-that-is-long-enough-0001",
+        places.append((p[0], p[1], code))
+    calls = []
+    for i in range(n):
+        lon, lat, code = places[i % len(places)]
+        form = {
+            "api_key": bench.key,
+            "service_code": code,
+            "lat": f"{lat:.6f}",
+            "long": f"{lon:.6f}",
+            "description": f"基准测试上报 {run % 100_000:05d}-{i}：井盖松动，请尽快处理",
+            "email": "bench@example.com",
+            "first_name": "测",
+            "last_name": "试",
         }
-        app_port, base_port = _free_port(), _free_port()
-        app = _start(["serve-app", str(app_port)], env, f"http://127.0.0.1:{app_port}/healthz")
-        app_base = f"http://127.0.0.1:{app_port}/open311/v2"
-        try:
-            pages = data_dir / "pages"
-            pages.mkdir()
-            with httpx.Client(base_url=app_base, timeout=30) as c:
-                for size in (100, 500):
-                    page = c.get("/requests.json", params={"page_size": size}).content
-                    (pages / f"{size}.json").write_bytes(page)
-            baseline = _start(
-                ["serve-baseline", str(base_port), str(pages)],
-                env,
-                f"http://127.0.0.1:{base_port}/healthz",
-            )
-            bare = f"http://127.0.0.1:{base_port}"
-            load = os.getloadavg()[0]
-            suite.description += (
-                f" Load average when measuring began: {load:.1f} on {os.cpu_count()} cores "
-                "(other work on the machine slows both sides alike)."
-            )
-            try:
-                _posts(app_base, key, 20, 1)  # warm-up: imports, index, calendar caches
-                _posts(bare, key, 20, 1)
-                seq = _posts(app_base, key, N_POST, 1)
-                seq_base = _posts(bare, key, N_POST, 1)
-                suite.add(
-                    Figure(
-                        "POST requests.json, 1 client",
-                        seq,
-                        "requests/s",
-                        f"bare FastAPI form POST: {seq_base:,.0f} requests/s",
-                        "≥ 50 requests/s",
-                        seq >= 50,
-                        f"{N_POST} form-encoded reports, each a case with its log, stage clock "
-                        "and receipt; ms per report "
-                        f"{1000 / seq:.1f}",
+        calls.append(Call("POST", f"{PREFIX}/requests.json", urlencode(form)))
+    return calls
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    calls: list[Call]
+    target_rps: float | None  # None: measured for information
+    target_p99_ms: float | None = None
+    baseline: str = ""  # the key of the endpoint whose baseline applies (default: its own)
+
+    @property
+    def target(self) -> str:
+        if self.target_rps is None:
+            return ""
+        t = f"≥ {self.target_rps:,.0f} req/s"
+        return t + (f", p99 < {self.target_p99_ms:.0f} ms" if self.target_p99_ms else "")
+
+    def met(self, r: Load) -> bool | None:
+        if self.target_rps is None:
+            return None
+        return (
+            r.errors == 0
+            and r.rps >= self.target_rps
+            and (self.target_p99_ms is None or r.ms(99) < self.target_p99_ms)
+        )
+
+
+def _capture(app: Server, endpoints: dict[str, Endpoint], into: Path) -> dict[str, int]:
+    """The app's own bodies for the baseline to answer (one of each GET), and their sizes."""
+    sizes = {}
+    with httpx.Client(base_url=app.base, timeout=120) as http:
+        for key, name in (("services", "services"), ("request", "one"), ("requests", "list")):
+            call = endpoints[name].calls[0]
+            r = http.get(call.path)
+            r.raise_for_status()
+            (into / f"{key}.json").write_bytes(r.content)
+            sizes[name] = len(r.content)
+    return sizes
+
+
+def run(
+    n: int, *, fresh: bool = False, seconds: float = 10.0, warmup: float = 2.0, client: str = "raw"
+) -> Suite:
+    bench = prepare(n, fresh)
+    endpoints = {
+        "list": Endpoint(
+            f"GET requests.json, {WINDOW_DAYS}-day window", list_calls(bench), 200, 150
+        ),
+        "cold": Endpoint(
+            f"GET requests.json, {WINDOW_DAYS}-day window, pages never asked for before",
+            cold_list_calls(bench),
+            None,
+            baseline="list",
+        ),
+        "one": Endpoint("GET requests/{id}.json", one_calls(bench), 2000),
+        "services": Endpoint("GET services.json", [Call("GET", f"{PREFIX}/services.json")], 2500),
+        "post": Endpoint("POST requests.json", post_calls(bench), 800),
+    }
+    suite = Suite(
+        f"open311-sqlite-{_label(n)}",
+        f"Open311 GeoReport v2 on SQLite with {n:,} cases of history (bulk generator: Kaifeng's "
+        "four districts, 100 m grids, 3,000 cases a day, a quarter reported by the public; every "
+        "case of a public matter type is listed by Open311). The app is one `cityops serve` "
+        "process (uvicorn, asyncio + h11, access log to /dev/null); the baseline is a bare "
+        "FastAPI app in its own uvicorn process answering the same paths from async handlers "
+        "with the app's own bodies (the POST parses the form): the floor of HTTP + framework. "
+        "The load is one separate process with "
+        f"{CLIENTS} concurrent keep-alive connections "
+        + (
+            "(asyncio, requests written to the sockets directly)"
+            if client == "raw"
+            else "(httpx.AsyncClient)"
+        )
+        + f", {warmup:.0f} s of warm-up then {seconds:.0f} s measured per figure. The machine "
+        f"has {os.cpu_count()} cores and the client and the server share them (load average "
+        "when measuring began: LOAD). Requests: `requests.json` asks for a "
+        f"{WINDOW_DAYS}-day window (start_date/end_date, default page of 500) ending on one of "
+        "the history's last 240 hours; `requests/{id}` a case number drawn from the whole "
+        "history; POST a different form-encoded report each time, at the place and of the type "
+        "of a random case of the history (each a new case). Targets from issue 7.",
+    )
+    suite.description = suite.description.replace("LOAD", f"{os.getloadavg()[0]:.1f}")
+    print(f"== {suite.name}", flush=True)
+    with serve_app(bench) as app:
+        with httpx.Client(base_url=app.base + PREFIX, timeout=120) as http:
+            # warm: the spatial index (67k grids), calendars, caches, the database pages
+            for call in (endpoints["post"].calls[-1], endpoints["list"].calls[0]):
+                r = (
+                    http.post(
+                        call.path[len(PREFIX) :],
+                        content=call.body,
+                        headers={"Content-Type": "application/x-www-form-urlencoded"},
                     )
+                    if call.method == "POST"
+                    else http.get(call.path[len(PREFIX) :])
                 )
-                par = _posts(app_base, key, N_POST, CONCURRENCY)
-                par_base = _posts(bare, key, N_POST, CONCURRENCY)
-                suite.add(
-                    Figure(
-                        f"POST requests.json, {CONCURRENCY} clients",
-                        par,
-                        "requests/s",
-                        f"bare FastAPI form POST: {par_base:,.0f} requests/s",
-                        "",
-                        None,
-                        "one server process; SQLite takes one writer at a time",
-                    )
-                )
-                with (
-                    httpx.Client(base_url=app_base, timeout=30) as c,
-                    httpx.Client(base_url=bare, timeout=30) as b,
-                ):
-                    total = c.get("/requests.json", params={"page_size": 1}).headers[
-                        "X-Total-Count"
-                    ]
-                    for size in (100, 500):
-                        lat = _latencies(
-                            lambda size=size: c.get("/requests.json", params={"page_size": size}),
-                            N_GET if size == 100 else N_GET // 4,
-                        )
-                        base_lat = _latencies(
-                            lambda size=size: b.get("/requests.json", params={"page_size": size}),
-                            N_GET,
-                        )
-                        p50, p95 = percentile(lat, 50) * 1000, percentile(lat, 95) * 1000
-                        suite.add(
-                            Figure(
-                                f"GET requests.json p50, page of {size}",
-                                p50,
-                                "ms",
-                                "bare FastAPI, the same body pre-rendered: "
-                                f"{percentile(base_lat, 50) * 1000:.2f} ms",
-                                "p95 < 100 ms" if size == 100 else "",
-                                p95 < 100 if size == 100 else None,
-                                f"p95 {p95:.1f} ms; default query (last 90 days, newest "
-                                f"first) over {int(total):,} matching reports",
-                            )
-                        )
-                    lat = _latencies(
-                        lambda: c.get(
-                            "/requests.xml", params={"page_size": 100, "extensions": "true"}
-                        ),
-                        N_GET // 2,
-                    )
+                r.raise_for_status()
+        with tempfile.TemporaryDirectory() as tmp:
+            sizes = _capture(app, endpoints, Path(tmp))
+            with serve_baseline(Path(tmp)) as bare:
+                baselines: dict[str, Load] = {}
+                for key in ("services", "one", "list", "cold", "post"):
+                    ep = endpoints[key]
+                    b = baselines.get(ep.baseline or key)
+                    if b is None:
+                        b = load(bare, ep.calls, seconds=seconds, warmup=warmup, client=client)
+                        baselines[key] = b
+                        print(f"  {ep.name}: baseline {b.summary()}", flush=True)
+                    a = load(app, ep.calls, seconds=seconds, warmup=warmup, client=client)
+                    size = f"; {sizes[key]:,} bytes a response" if key in sizes else ""
+                    if key == "list":
+                        size += "; render cache warm after the warm-up"
+                    if key == "cold":
+                        size += f"; {len(ep.calls):,} different pages, no target"
+                    error = f"; e.g. {a.sample_error[:200]}" if a.errors else ""
                     suite.add(
                         Figure(
-                            "GET requests.xml?extensions=true p50, page of 100",
-                            percentile(lat, 50) * 1000,
-                            "ms",
-                            "",
-                            "",
-                            None,
-                            f"p95 {percentile(lat, 95) * 1000:.1f} ms; with the case log as notes",
+                            ep.name,
+                            a.rps,
+                            "req/s",
+                            f"bare FastAPI: {b.summary()}",
+                            ep.target,
+                            ep.met(a),
+                            f"p50 {a.ms(50):.1f} ms, p95 {a.ms(95):.1f} ms, p99 "
+                            f"{a.ms(99):.1f} ms; {len(a.latencies):,} requests, {a.errors} "
+                            f"errors{size}{error}",
                         )
                     )
-                    radius = {"lat": 34.7925, "long": 114.3425, "radius": 300, "page_size": 100}
-                    lat = _latencies(lambda: c.get("/requests.json", params=radius), N_GET // 2)
-                    suite.add(
-                        Figure(
-                            "GET requests.json near a point (300 m) p50",
-                            percentile(lat, 50) * 1000,
-                            "ms",
-                            "",
-                            "",
-                            None,
-                            f"p95 {percentile(lat, 95) * 1000:.1f} ms",
-                        )
-                    )
-            finally:
-                baseline.terminate()
-                baseline.wait(10)
-        finally:
-            app.terminate()
-            app.wait(10)
+                bare_rss = bare.peak_rss_mib()
+        rss = app.peak_rss_mib()
+    suite.add(
+        Figure("server peak RSS", rss, "MiB", f"bare FastAPI: {bare_rss:.0f} MiB", "", None, "")
+    )
     return suite
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", nargs="?", default="run")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "mode", nargs="?", default="run", choices=["run", "prepare", "baseline", "load"]
+    )
     parser.add_argument("args", nargs="*")
-    parser.add_argument("--cases", type=int, default=5000)
+    parser.add_argument("--cases", type=int, default=1_000_000, help="history size")
+    parser.add_argument("--fresh", action="store_true", help="rebuild the database")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured per figure")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up per figure")
+    parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
+    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
     ns = parser.parse_args()
-    if ns.mode == "serve-app":
-        _serve_app(int(ns.args[0]))
-    elif ns.mode == "serve-baseline":
-        _serve_baseline(int(ns.args[0]), ns.args[1])
+    if ns.mode == "prepare":
+        prepare(ns.cases, ns.fresh)
+    elif ns.mode == "baseline":
+        _baseline_main(int(ns.args[0]), ns.args[1])
+    elif ns.mode == "load":
+        _load_main(ns.args[0])
     else:
-        suite = run(ns.cases)
-        suite.write()
-        print("written to docs/benchmarks.md")
+        suite = run(
+            ns.cases, fresh=ns.fresh, seconds=ns.seconds, warmup=ns.warmup, client=ns.client
+        )
+        if not ns.no_write:
+            suite.write()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cityops.api.open311.render import to_xml
+from cityops.api.open311.render import ElementCache, json_array, to_json, to_xml
 from cityops.core.errors import ValidationFailed
 from cityops.services.open311 import (
     DefaultScreening,
@@ -73,6 +73,49 @@ def test_sliding_window() -> None:
     assert w.hit("k", 2) == pytest.approx(30)  # refused hits do not count
     t[0] = 60.5
     assert w.hit("k", 2) is None
+
+
+def test_sliding_window_sweeps_rarely(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Idle keys are dropped when the table has doubled since the last sweep, not on every hit
+    (a sweep on every hit past the threshold made each request O(clients))."""
+    monkeypatch.setattr(SlidingWindow, "SWEEP_FROM", 4)
+    t = [0.0]
+    w = SlidingWindow(60, clock=lambda: t[0])
+    for i in range(4):
+        assert w.hit(f"old{i}", 5) is None
+    t[0] = 100  # the four are idle now
+    assert w.hit("a", 5) is None  # five keys: past 4, swept: only "a" is left
+    assert len(w._hits) == 1 and w._sweep_at == 4
+    for i in range(8):  # active keys: one sweep at the fifth, then not until twice as many
+        assert w.hit(f"k{i}", 5) is None
+    assert len(w._hits) == 9 and w._sweep_at == 10
+    assert w.hit("a", 1) is not None  # windows survive the sweeps
+
+
+def test_repeat_memory_off_and_swept(monkeypatch: pytest.MonkeyPatch) -> None:
+    off = DefaultScreening(Policy(duplicate_window_minutes=0))
+    for _ in range(3):
+        assert off(_sub("同一段话")).verdict is Verdict.accept
+    assert off._seen == {}  # the rule is off: nothing remembered
+    monkeypatch.setattr(DefaultScreening, "SWEEP_FROM", 2)
+    t = [0.0]
+    on = DefaultScreening(Policy(duplicate_window_minutes=1), clock=lambda: t[0])
+    for i in range(3):
+        on(_sub(f"第{i}件"))
+    t[0] = 120  # all expired: the next one sweeps them
+    on(_sub("新的"))
+    assert len(on._seen) == 1
+
+
+def test_element_cache_and_json_array() -> None:
+    items = [{"a": "甲", "n": 1}, {"b": None, "l": [1, 2]}, {}]
+    assert json_array(to_json(i) for i in items) == to_json(items)
+    assert json_array([]) == to_json([])
+    cache = ElementCache(limit=10)
+    cache.put((k, str(k).encode()) for k in range(12))  # past the limit: oldest dropped
+    assert len(cache) <= 10 and cache.get(0) is None and cache.get(11) == b"11"
+    cache.put([(11, b"x")])
+    assert cache.get(11) == b"x"
 
 
 def _sub(text: str, device: str = "d1", code: str = "06010") -> Submission:

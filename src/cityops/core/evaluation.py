@@ -425,7 +425,7 @@ _check_table()
 # --- figures -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Figure:
     """One indicator's value for one subject: a count, or a rate with its two counts."""
 
@@ -956,7 +956,7 @@ class _SchemeReader:
 # --- scores, grades, ranks ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Part:
     """One component of a score as computed: the subscore on 0–100, or None when undefined."""
 
@@ -966,7 +966,7 @@ class Part:
     subscore: Fraction | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Score:
     parts: tuple[Part, ...]
     score: Decimal | None  # rounded half up to 0.01

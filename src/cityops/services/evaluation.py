@@ -1,12 +1,13 @@
 """Evaluation use-cases: count the indicators from the case log, score, rank, drill down, publish.
 
 The counting is set-based SQL, identical on SQLite and PostgreSQL. For one period it reads the
-period's log rows once (by the indexed ``case_log.at``) into a temporary table, and the handling
-runs that matter (ended in the period, or open and overdue at the cut-off, or touched by an event
-of the period) into a second one, with the department that held each run. Every counted figure
-is then one SELECT over these tables and ``case_stage``/``cases`` that yields one row per
-``(subject, case)``: counting is a GROUP BY of it, drilling down is a WHERE on it, and a
-published snapshot stores its case lists — so a figure and the list of cases behind it can never
+period's rows of each big table once into temporary tables (``Facts``): the log rows of the
+period (by ``case_log.at``), the stage runs that ended in it (by ``case_stage.ended_at``), the
+handling runs that matter (ended in the period, open and overdue at the cut-off, or named by an
+event of the period) with the department that held each, and the cases involved. Each counted
+figure is then a *predicate* over one family's source (``Facts.sources``): counting is one
+GROUP BY per source with a conditional sum per figure, drilling down is a WHERE with the same
+predicate, and a published snapshot stores the lists — so a figure and the cases behind it cannot
 disagree. The definitions, in words and with a worked example, are docs/evaluation.md.
 
 Who held a run: the department named by the dispatch that started it (the log entry's
@@ -50,6 +51,7 @@ from sqlalchemy import (
     text,
     true,
     union,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -188,6 +190,23 @@ EV_CASE = Table(  # the cases the period's figures refer to, narrow, with what t
     Column("overdue_at", UtcDateTime),  # deadline of its handling run overdue at T
     prefixes=["TEMPORARY"],
 )
+EV_DISPATCH = Table(  # dispatch entries of returned cases: who got the case when (few)
+    "ev_dispatch",
+    _tmp,
+    Column("case_id", Integer),
+    Column("seq", Integer),
+    Column("at", UtcDateTime),
+    Column("department", String(32)),
+    prefixes=["TEMPORARY"],
+)
+EV_TODO = Table(  # events of the period whose handling run is not yet in ev_run (few)
+    "ev_todo",
+    _tmp,
+    Column("case_id", Integer),
+    Column("at", UtcDateTime),
+    Column("starts", Boolean),  # the event started the run (else it came while it ran)
+    prefixes=["TEMPORARY"],
+)
 EV_CHECK = Table(  # check tasks completed in the period, judged against the check limit
     "ev_check",
     _tmp,
@@ -196,7 +215,7 @@ EV_CHECK = Table(  # check tasks completed in the period, judged against the che
     Column("on_time", Boolean),
     prefixes=["TEMPORARY"],
 )
-TEMP_TABLES = (EV_CHECK, EV_CASE, EV_RUN, EV_STAGE, EV_LOG)
+TEMP_TABLES = (EV_CHECK, EV_DISPATCH, EV_TODO, EV_CASE, EV_RUN, EV_STAGE, EV_LOG)
 LOG_ACTIONS = (
     "register",
     "void",
@@ -292,7 +311,18 @@ class Facts:
     _SQLITE_TUNING = (("temp_store", "2"), ("cache_size", "-262144"), ("mmap_size", "4294967296"))
 
     def _tune(self, on: bool) -> None:
-        """SQLite: temporary tables in memory and a large page cache while counting."""
+        """SQLite: temporary tables in memory and a large page cache while counting.
+        PostgreSQL: room for the temporary tables (temp_buffers, settable only before the
+        session's first temporary table, so tried in a savepoint) and for sorts (work_mem, for
+        this transaction)."""
+        if self.conn.dialect.name == "postgresql":
+            if on:
+                with contextlib.suppress(DBAPIError), self.session.begin_nested():
+                    self.conn.exec_driver_sql("SET temp_buffers = '256MB'")
+                self.conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+                # JIT compiles each of these one-off statements for a quarter of a second.
+                self.conn.exec_driver_sql("SET LOCAL jit = off")
+            return
         if self.conn.dialect.name != "sqlite":
             return
         pragmas = self._SQLITE_TUNING if on else getattr(self, "_saved", ())
@@ -343,50 +373,132 @@ class Facts:
             )
         )
         self._index(EV_STAGE, "case_id", "stage", "ended_at")
+        self._analyze(EV_LOG, EV_STAGE)
         # 2. Handling runs: ended in the period; open at T and past due; started by a dispatch or
-        #    rework of the period; running when an extension, reminder or directive came.
-        run_cols = ["id", "case_id", "started_at", "due_at", "ended_at", "paused_at"]
-        conn.execute(
-            insert(EV_RUN).from_select(
-                run_cols,
-                select(G.id, G.case_id, G.started_at, G.due_at, G.ended_at, G.paused_at).where(
-                    G.stage == "handling"
-                ),
+        #    rework of the period; running when an extension, reminder or directive came. Who held
+        #    each: a case never returned was dispatched once (its row's department); for the
+        #    others it is corrected below from the log. Everything computed as the rows go in
+        #    (updating whole temporary tables is slow on PostgreSQL).
+        D = aliased(CaseStageRow)
+        DS = EV_STAGE.alias("dispatch_run").c  # not correlated with ev_stage as a source
+        run_cols = [c.name for c in EV_RUN.c]
+
+        def runs(src: Any, *where: Any) -> AnySelect:
+            return (
+                select(
+                    src.id,
+                    src.case_id,
+                    src.started_at,
+                    src.due_at,
+                    src.ended_at,
+                    src.paused_at,
+                    false(),  # returned: only a case with returns can be; set below
+                    exists().where(
+                        DS.case_id == src.case_id,
+                        DS.stage == "dispatch",
+                        DS.ended_at == src.started_at,
+                    ),
+                    C.department,
+                    C.returns,
+                )
+                .join(C, C.id == src.case_id)
+                .where(*where)
             )
-        )
-        runs = select(S.id, S.case_id, S.started_at, S.due_at, S.ended_at, S.paused_at)
+
+        conn.execute(insert(EV_RUN).from_select(run_cols, runs(EV_STAGE.c, G.stage == "handling")))
         for still_open in (S.ended_at.is_(None), S.ended_at >= t):
             conn.execute(
                 insert(EV_RUN).from_select(
                     run_cols,
-                    runs.where(S.stage == "handling", still_open, S.due_at < t, S.started_at < t),
+                    runs(S, S.stage == "handling", still_open, S.due_at < t, S.started_at < t),
                 )
             )
         self._index(EV_RUN, "case_id", "started_at")
-        started = runs.join_from(
-            EV_LOG, S, and_(S.case_id == E.case_id, S.stage == "handling", S.started_at == E.at)
-        ).where(
-            E.action.in_(("dispatch", "rework")),
-            ~exists().where(R.case_id == E.case_id, R.started_at == E.at),
-        )
-        conn.execute(insert(EV_RUN).from_select(run_cols, started.distinct()))
+        self._analyze(EV_RUN)
+        # Runs a period's dispatch, rework, extension, reminder or directive refers to that are
+        # not in yet (started in the period and still open, not overdue, at T): found in the
+        # temporary tables first, then looked up by the unique index — never by a scan.
         held = and_(R.started_at <= E.at, or_(R.ended_at.is_(None), R.ended_at > E.at))
-        during = runs.join_from(
-            EV_LOG,
-            S,
-            and_(
-                S.case_id == E.case_id,
-                S.stage == "handling",
-                S.started_at <= E.at,
-                or_(S.ended_at.is_(None), S.ended_at > E.at),
-            ),
-        ).where(
-            E.action.in_(("approve_extension", "urge", "supervise")),
-            ~exists().where(R.case_id == E.case_id, held),
+        conn.execute(
+            insert(EV_TODO).from_select(
+                ["case_id", "at", "starts"],
+                union_all(
+                    select(E.case_id, E.at, true()).where(
+                        E.action.in_(("dispatch", "rework")),
+                        ~exists().where(R.case_id == E.case_id, R.started_at == E.at),
+                    ),
+                    select(E.case_id, E.at, false()).where(
+                        E.action.in_(("approve_extension", "urge", "supervise")),
+                        ~exists().where(R.case_id == E.case_id, held),
+                    ),
+                ),
+            )
         )
-        conn.execute(insert(EV_RUN).from_select(run_cols, during.distinct()))
+        self._analyze(EV_TODO)
+        W = EV_TODO.c
+        found = or_(
+            and_(W.starts == true(), S.started_at == W.at),
+            and_(
+                W.starts == false(),
+                S.started_at <= W.at,
+                or_(S.ended_at.is_(None), S.ended_at > W.at),
+            ),
+        )
+        todo = runs(S, S.stage == "handling", found).join(EV_TODO, W.case_id == S.case_id)
+        conn.execute(insert(EV_RUN).from_select(run_cols, todo.distinct()))
+        # Returned cases: whether each run ended in a return (a new dispatch run starts at that
+        # instant), and who held it — the latest dispatch up to its start, from the log's entry.
+        returned = exists().where(
+            D.case_id == R.case_id, D.stage == "dispatch", D.started_at == R.ended_at
+        )
+        conn.execute(update(EV_RUN).values(returned=returned).where(R.case_returns > 0))
+        with_returns = select(R.case_id).where(R.case_returns > 0).distinct().subquery()
+        entries = select(L.case_id, L.seq, L.at, _dept_of_entry(conn).label("department")).where(
+            L.action == "dispatch"
+        )
+        if conn.dialect.name == "postgresql":  # probe each case's log by index, never a scan
+            # OFFSET 0 keeps the planner from flattening it into a scan of the whole log (its
+            # estimate of log rows per case is poor).
+            per_case = entries.where(L.case_id == with_returns.c.case_id).offset(0).lateral()
+            dispatches = select(
+                per_case.c.case_id, per_case.c.seq, per_case.c.at, per_case.c.department
+            ).select_from(with_returns.join(per_case, true()))
+        else:
+            dispatches = entries.join(with_returns, with_returns.c.case_id == L.case_id)
+        conn.execute(
+            insert(EV_DISPATCH).from_select(["case_id", "seq", "at", "department"], dispatches)
+        )
+        self._index(EV_DISPATCH, "case_id", "at")
+        self._analyze(EV_DISPATCH)
+        V = EV_DISPATCH.c
+        latest = (
+            select(V.department)
+            .where(V.case_id == R.case_id, V.at <= R.started_at)
+            .order_by(V.at.desc(), V.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        conn.execute(update(EV_RUN).where(R.case_returns > 0).values(department=latest))
+        self._analyze(EV_RUN)
         # 3. The cases: reported or closed in the period, or with a run or a registration in it.
-        case_cols = [c.name for c in EV_CASE.c][:14]
+        #    First registration: a case never returned was registered once (its row says when); a
+        #    returned one may have been registered again, so its log says when it was first.
+        first = (  # by the case's own log rows, in order (seq), never by an index on time
+            select(L.at)
+            .where(L.case_id == C.id, L.action == "register")
+            .order_by(L.seq)
+            .limit(1)
+            .scalar_subquery()
+        )
+        late = exists().where(S.case_id == C.id, S.stage == "handling", S.ended_at > S.due_at)
+        overdue_runs = (
+            select(R.case_id.label("case_id"), func.min(R.due_at).label("due_at"))
+            .where(self._overdue_open())
+            .group_by(R.case_id)
+            .subquery()
+        )
+        overdue = overdue_runs.c.due_at
+        case_cols = [c.name for c in EV_CASE.c]
         source_cols = [
             C.id,
             C.district_code,
@@ -402,17 +514,28 @@ class Facts:
             C.reported_at,
             C.registered_at,
             C.closed_at,
+            case(
+                (C.close_reason == "self_handled", C.closed_at),
+                (C.returns == 0, C.registered_at),
+                else_=first,
+            ),
+            case((self._in(C.closed_at), late), else_=false()),
+            overdue,
         ]
-        conn.execute(
-            insert(EV_CASE).from_select(
-                case_cols, select(*source_cols).where(self._in(C.reported_at))
+
+        def cases_where(*where: Any) -> AnySelect:
+            return (
+                select(*source_cols)
+                .select_from(C)
+                .outerjoin(overdue_runs, overdue_runs.c.case_id == C.id)
+                .where(*where)
             )
-        )
+
+        conn.execute(insert(EV_CASE).from_select(case_cols, cases_where(self._in(C.reported_at))))
         known = select(X.id)
         conn.execute(
             insert(EV_CASE).from_select(
-                case_cols,
-                select(*source_cols).where(self._in(C.closed_at), C.id.not_in(known)),
+                case_cols, cases_where(self._in(C.closed_at), C.id.not_in(known))
             )
         )
         referred = union(
@@ -421,61 +544,9 @@ class Facts:
         conn.execute(
             insert(EV_CASE).from_select(
                 case_cols,
-                select(*source_cols).where(
-                    C.id.in_(select(referred.c.case_id).except_(known).scalar_subquery())
-                ),
+                cases_where(C.id.in_(select(referred.c.case_id).except_(known).scalar_subquery())),
             )
         )
-        # First registration: a case never returned was registered once (its row says when);
-        # a returned one may have been registered again, so its log says when it was first.
-        first = (
-            select(func.min(L.at))
-            .where(L.case_id == X.id, L.action == "register")
-            .scalar_subquery()
-        )
-        conn.execute(
-            update(EV_CASE).values(
-                first_reg_at=case(
-                    (X.close_reason == "self_handled", X.closed_at),
-                    (X.returns == 0, X.registered_at),
-                    else_=first,
-                )
-            )
-        )
-        late = exists().where(S.case_id == X.id, S.stage == "handling", S.ended_at > S.due_at)
-        conn.execute(update(EV_CASE).values(late=late).where(self._in(X.closed_at)))
-        # 4. Who held each run: a case never returned was dispatched once (its row's department);
-        #    for the others, the latest dispatch up to the run's start, from the log's entry.
-        conn.execute(
-            update(EV_RUN).values(
-                department=select(X.department).where(X.id == R.case_id).scalar_subquery(),
-                case_returns=select(X.returns).where(X.id == R.case_id).scalar_subquery(),
-                by_dispatch=exists().where(
-                    G.case_id == R.case_id, G.stage == "dispatch", G.ended_at == R.started_at
-                ),
-            )
-        )
-        D = aliased(CaseStageRow)
-        returned = exists().where(
-            D.case_id == R.case_id, D.stage == "dispatch", D.started_at == R.ended_at
-        )
-        conn.execute(update(EV_RUN).values(returned=false()).where(R.case_returns == 0))
-        conn.execute(update(EV_RUN).values(returned=returned).where(R.case_returns > 0))
-        latest = (
-            select(_dept_of_entry(conn))
-            .where(L.case_id == R.case_id, L.action == "dispatch", L.at <= R.started_at)
-            .order_by(L.seq.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        conn.execute(update(EV_RUN).where(R.case_returns > 0).values(department=latest))
-        overdue = (
-            select(func.min(R.due_at))
-            .where(R.case_id == X.id, self._overdue_open())
-            .scalar_subquery()
-        )
-        in_runs = select(R.case_id).where(self._overdue_open())
-        conn.execute(update(EV_CASE).values(overdue_at=overdue).where(X.id.in_(in_runs)))
         # 5. Check tasks: their deadline is the scheme's check limit on the city's clock.
         limit = TimeLimit.parse(self.counting.check_limit)
         rows = conn.execute(
@@ -502,12 +573,16 @@ class Facts:
                     for case_id, at, opened, due in rows
                 ],
             )
-        # Statistics for the planner (autovacuum never analyses temporary tables).
-        if conn.dialect.name == "postgresql":
-            for table in TEMP_TABLES:
-                conn.execute(text(f"ANALYZE {table.name}"))
-        else:
+        self._analyze(EV_CASE, EV_CHECK)
+        if conn.dialect.name == "sqlite":
             conn.execute(text("ANALYZE temp"))
+
+    def _analyze(self, *tables: Table) -> None:
+        """Statistics for PostgreSQL's planner as soon as a table is filled (autovacuum never
+        analyses temporary tables; without them it plans joins against them badly)."""
+        if self.conn.dialect.name == "postgresql":
+            for table in tables:
+                self.conn.execute(text(f"ANALYZE {table.name}"))
 
     def _overdue_open(self) -> ColumnElement[bool]:
         """A run open at T whose deadline passed before T — and before its suspension, if it was

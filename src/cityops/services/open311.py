@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import itertools
 import json
 import math
 import re
@@ -24,20 +25,34 @@ import threading
 import time
 import tomllib
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Engine,
+    Integer,
+    Row,
+    Select,
+    String,
+    bindparam,
+    case,
+    event,
+    func,
+    select,
+    type_coerce,
+)
+from sqlalchemy.orm import ORMExecuteState, Session, aliased, object_session
 
 from cityops.core.errors import CityopsError, NotFound, ValidationFailed
 from cityops.core.workflow import OPEN_STATES, TRANSITIONS, Action, State
 from cityops.services import cases
 from cityops.services.attachments import save_upload
+from cityops.services.cache import StampedCache
 from cityops.services.calendar import city_clock
 from cityops.services.geography import spatial_index
 from cityops.services.rules import stage_limits
@@ -196,26 +211,35 @@ class SlidingWindow:
     Refused hits are not counted, so a client that waits for ``Retry-After`` gets through.
     """
 
+    SWEEP_FROM = 10_000  # keys kept before idle ones are dropped
+
     def __init__(self, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.window = window
         self.clock = clock
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self._sweep_at = self.SWEEP_FROM
 
     def hit(self, key: str, limit: int) -> float | None:
-        """Count one hit: None when allowed, else the seconds until one is allowed again."""
+        """Count one hit: None when allowed, else the seconds until one is allowed again.
+
+        Amortised O(1): each hit time is appended and dropped once, and idle keys are swept
+        only when the table has doubled since the last sweep (not on every hit)."""
         now = self.clock()
         horizon = now - self.window
         with self._lock:
-            q = self._hits.setdefault(key, deque())
+            q = self._hits.get(key)
+            if q is None:
+                q = self._hits[key] = deque()
             while q and q[0] <= horizon:
                 q.popleft()
             if len(q) >= limit:
                 return max(q[0] + self.window - now, 0.001)
             q.append(now)
-            if len(self._hits) > 10_000:
+            if len(self._hits) > self._sweep_at:
                 for k in [k for k, v in self._hits.items() if not v or v[-1] <= horizon]:
                     del self._hits[k]
+                self._sweep_at = max(self.SWEEP_FROM, 2 * len(self._hits))
             return None
 
 
@@ -305,11 +329,14 @@ class DefaultScreening:
 
     It runs after a submission passed every check (so a corrected retry is never a "repeat")."""
 
+    SWEEP_FROM = 50_000  # texts remembered before expired ones are dropped
+
     def __init__(self, policy: Policy, clock: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
         self.clock = clock
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._sweep_at = self.SWEEP_FROM
 
     def __call__(self, sub: Submission) -> Decision:
         p = self.policy
@@ -322,13 +349,14 @@ class DefaultScreening:
             )
         text = _SPACES.sub("", sub.description).lower()  # spacing does not make a new text
         who = sub.device_id or sub.account_id or sub.ip
-        if text and who:
+        if text and who and p.duplicate_window_minutes:
             key = hashlib.sha256(f"{who}\x1f{sub.service_code}\x1f{text}".encode()).hexdigest()
             now = self.clock()
             window = p.duplicate_window_minutes * 60.0
             with self._lock:
-                if len(self._seen) > 50_000:
+                if len(self._seen) > self._sweep_at:  # amortised: when doubled since the last
                     self._seen = {k: t for k, t in self._seen.items() if now - t < window}
+                    self._sweep_at = max(self.SWEEP_FROM, 2 * len(self._seen))
                 last = self._seen.get(key)
                 if last is not None and now - last < window:
                     return Decision(
@@ -527,12 +555,6 @@ def check_jurisdiction(session: Session, given: str, preferred: str | None = Non
 # --- services and service definitions --------------------------------------------------------------------
 
 
-def _public_types_query() -> Select[CatalogType]:
-    return select(CatalogType).where(
-        CatalogType.kind == "matter", CatalogType.enabled.is_(True), CatalogType.public.is_(True)
-    )
-
-
 def _is_public() -> list[Any]:
     """Cases of public types, as conditions a planner can combine with the reported_at index
     (a NOT IN over the few hidden codes, not an IN over the many public ones)."""
@@ -542,30 +564,174 @@ def _is_public() -> list[Any]:
     return [Case.type_code.is_not(None), Case.type_code.not_in(hidden)]
 
 
-def public_type(session: Session, code: str) -> CatalogType:
-    row = session.scalar(_public_types_query().where(CatalogType.code == code))
-    if row is None:
-        raise _not_found(
-            f"未找到 service_code {code}",
-            f"service_code {code} not found",
-            code="unknown_service_code",
+_MISSING = object()
+T = TypeVar("T")
+_generations = itertools.count(1)  # tells directories apart (renderings made from each)
+
+
+@dataclass(frozen=True)
+class ServiceCondition:
+    """One 立案条件 of a type's case standard, as the service definition shows it."""
+
+    seq: int
+    condition: str
+    time_limit: str
+
+
+@dataclass(frozen=True)
+class ServiceType:
+    """A matter type as Open311 shows it."""
+
+    code: str
+    name: str  # service_name: the city's display name, else the standard name
+    view_name: str  # a request's service_name: the display name when set (even blank)
+    group: str
+    keywords: str
+    listed: bool  # enabled and public: a service the public may report
+
+
+@dataclass
+class Directory:
+    """What Open311 shows of the catalog and of the organisation: the matter types, their
+    case-standard conditions and the department names, read in one go and kept while none of
+    those tables changes (``directory``). Rendered answers built from it (the service list) are
+    kept with it in ``memo``: a change makes a new directory, so they go with it."""
+
+    types: dict[str, ServiceType]
+    conditions: dict[str, tuple[ServiceCondition, ...]]
+    departments: dict[str, str]
+    view_names: dict[str, str] = field(init=False, repr=False)  # code → a request's service_name
+    generation: int = field(default_factory=lambda: next(_generations), init=False)
+    _memo: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.view_names = {code: t.view_name for code, t in self.types.items()}
+
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        hit = self._memo.get(key, _MISSING)
+        if hit is _MISSING:
+            hit = build()
+            with self._lock:
+                self._memo[key] = hit
+        return hit  # type: ignore[no-any-return]
+
+    def listed(self, code: str) -> ServiceType:
+        """GeoReport v2: 404 for a service_code that is not a service."""
+        t = self.types.get(code)
+        if t is None or not t.listed:
+            raise _not_found(
+                f"未找到 service_code {code}",
+                f"service_code {code} not found",
+                code="unknown_service_code",
+            )
+        return t
+
+
+def _directory_stamp(session: Session) -> Hashable:
+    """Cheap to read, and changes with any edit of the three tables: catalog edits stamp
+    ``updated_at``, standards are replaced (new ids), org units are few (read whole)."""
+    catalog = session.execute(select(func.count(), func.max(CatalogType.updated_at))).one()
+    standards = session.execute(select(func.count(), func.max(CaseStandardRow.id))).one()
+    orgs = session.execute(select(OrgUnit.code, OrgUnit.name).order_by(OrgUnit.code)).all()
+    return (tuple(catalog), tuple(standards), tuple(tuple(o) for o in orgs))
+
+
+def _build_directory(session: Session) -> Directory:
+    types = {
+        t.code: ServiceType(
+            code=t.code,
+            name=t.display_name or t.name,
+            view_name=t.display_name if t.display_name is not None else t.name,
+            group=t.major_name,
+            keywords=t.keywords or "",
+            listed=bool(t.enabled and t.public),
         )
-    return row
+        for t in session.execute(
+            select(
+                CatalogType.code,
+                CatalogType.name,
+                CatalogType.display_name,
+                CatalogType.major_name,
+                CatalogType.keywords,
+                CatalogType.enabled,
+                CatalogType.public,
+            ).where(CatalogType.kind == "matter")
+        )
+    }
+    conditions: dict[str, list[ServiceCondition]] = {}
+    for r in session.execute(
+        select(
+            CaseStandardRow.type_code,
+            CaseStandardRow.seq,
+            CaseStandardRow.condition,
+            CaseStandardRow.time_limit,
+        ).order_by(CaseStandardRow.type_code, CaseStandardRow.seq)
+    ):
+        conditions.setdefault(r.type_code, []).append(
+            ServiceCondition(r.seq, r.condition, r.time_limit)
+        )
+    departments = {o.code: o.name for o in session.execute(select(OrgUnit.code, OrgUnit.name))}
+    return Directory(types, {k: tuple(v) for k, v in conditions.items()}, departments)
 
 
-def _conditions(session: Session, codes: Iterable[str] | None = None) -> dict[str, list[Any]]:
-    q = select(
-        CaseStandardRow.type_code,
-        CaseStandardRow.seq,
-        CaseStandardRow.condition,
-        CaseStandardRow.time_limit,
-    ).order_by(CaseStandardRow.type_code, CaseStandardRow.seq)
-    if codes is not None:
-        q = q.where(CaseStandardRow.type_code.in_(list(codes)))
-    out: dict[str, list[Any]] = {}
-    for row in session.execute(q):
-        out.setdefault(row.type_code, []).append(row)
-    return out
+class _DirectoryCache(StampedCache[Directory]):
+    def fresh(self, db: str) -> Directory | None:
+        """The directory of database ``db`` (``str(engine.url)``) when it needs no look at the
+        database (checked within the TTL), else None: the caller loads it with a session."""
+        entry = self._entries.get(db)
+        if entry is not None and time.monotonic() - entry.checked < self.ttl:
+            return entry.value
+        return None
+
+
+# Changes committed in this process are seen at once (the events below); changes by another
+# process (the CLI beside a server) within DIRECTORY_TTL seconds.
+DIRECTORY_TTL = 5.0
+_directories = _DirectoryCache(_directory_stamp, _build_directory, ttl=DIRECTORY_TTL)
+_DIRECTORY_TABLES = frozenset({"catalog_type", "case_standard", "org_unit"})
+
+
+def directory(session: Session) -> Directory:
+    return _directories.get(session)
+
+
+def fresh_directory(db: str) -> Directory | None:
+    return _directories.fresh(db)
+
+
+_CHANGED = "open311_directory_changed"
+
+
+def _directory_written(_mapper: Any, _connection: Any, target: object) -> None:
+    session = object_session(target)
+    if session is not None:
+        session.info[_CHANGED] = True
+
+
+for _mapped in (CatalogType, CaseStandardRow, OrgUnit):  # rows written through the ORM
+    for _when in ("after_insert", "after_update", "after_delete"):
+        event.listen(_mapped, _when, _directory_written)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _directory_statement(state: ORMExecuteState) -> None:
+    """Bulk statements through a session (``session.execute(delete(CaseStandardRow))``)."""
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        if getattr(table, "name", None) in _DIRECTORY_TABLES:
+            state.session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _directory_committed(session: Session) -> None:
+    """Invalidated once the change is committed, so nobody re-reads the old state meanwhile."""
+    if session.info.pop(_CHANGED, False):
+        _directories.invalidate()
+
+
+def public_type(session: Session, code: str) -> ServiceType:
+    return directory(session).listed(code)
 
 
 def _keywords(text: str) -> str | None:
@@ -573,7 +739,9 @@ def _keywords(text: str) -> str | None:
     return ", ".join(parts) if parts else None
 
 
-def _service(t: CatalogType, conditions: list[Any], policy: Policy, en: bool) -> dict[str, Any]:
+def _service(
+    t: ServiceType, conditions: Sequence[ServiceCondition], policy: Policy, en: bool
+) -> dict[str, Any]:
     description = None
     if conditions:
         parts = [
@@ -584,26 +752,29 @@ def _service(t: CatalogType, conditions: list[Any], policy: Policy, en: bool) ->
         description = "; ".join(parts) if en else "；".join(parts)
     return {
         "service_code": t.code,
-        "service_name": t.display_name or t.name,
+        "service_name": t.name,
         "description": description,
         "metadata": bool(_attributes(conditions, en)),
         "type": "batch" if policy.hold_all else "realtime",
         "keywords": _keywords(t.keywords),
-        "group": t.major_name,
+        "group": t.group,
     }
+
+
+def services_of(d: Directory, policy: Policy, *, locale: str = "zh-CN") -> list[dict[str, Any]]:
+    """GeoReport v2, GET Service List: the matter types the city lets the public report."""
+    en = locale.startswith("en")
+    listed = sorted((t for t in d.types.values() if t.listed), key=lambda t: t.code)
+    return [_service(t, d.conditions.get(t.code, ()), policy, en) for t in listed]
 
 
 def service_list(
     session: Session, policy: Policy, *, locale: str = "zh-CN"
 ) -> list[dict[str, Any]]:
-    """GeoReport v2, GET Service List: the matter types the city lets the public report."""
-    types = list(session.scalars(_public_types_query().order_by(CatalogType.code)))
-    conds = _conditions(session)
-    en = locale.startswith("en")
-    return [_service(t, conds.get(t.code, []), policy, en) for t in types]
+    return services_of(directory(session), policy, locale=locale)
 
 
-def _attributes(conditions: Sequence[Any], en: bool) -> list[dict[str, Any]]:
+def _attributes(conditions: Sequence[ServiceCondition], en: bool) -> list[dict[str, Any]]:
     """The type's questions: which 立案条件 applies, when the standard gives a real choice."""
     if len(conditions) < 2:
         return []
@@ -627,12 +798,11 @@ def _attributes(conditions: Sequence[Any], en: bool) -> list[dict[str, Any]]:
 
 def service_definition(session: Session, code: str, *, locale: str = "zh-CN") -> dict[str, Any]:
     """GeoReport v2, GET Service Definition (404 for codes the public cannot report)."""
-    t = public_type(session, code)
+    d = directory(session)
+    t = d.listed(code)
     return {
         "service_code": t.code,
-        "attributes": _attributes(
-            _conditions(session, [t.code]).get(t.code, []), locale.startswith("en")
-        ),
+        "attributes": _attributes(d.conditions.get(t.code, ()), locale.startswith("en")),
     }
 
 
@@ -762,7 +932,7 @@ def parse_submission(values: Mapping[str, Sequence[str]]) -> Submission:
 
 def _answers(session: Session, sub: Submission) -> list[str]:
     """The attribute answers as lines for the case description (400 for answers that do not fit)."""
-    conditions = _conditions(session, [sub.service_code]).get(sub.service_code, [])
+    conditions = directory(session).conditions.get(sub.service_code, ())
     defs = {a["code"]: a for a in _attributes(conditions, en=False)}
     problems: list[tuple[str, str]] = []
     lines: list[str] = []
@@ -850,6 +1020,27 @@ def _case_of(session: Session, sub: Submission) -> cases.NewCase:
 
 
 # --- submitting, holding, tokens -----------------------------------------------------------------------
+
+_writers: dict[str, threading.Lock] = {}
+_writers_lock = threading.Lock()
+
+
+def one_writer(engine: Engine) -> AbstractContextManager[object]:
+    """On SQLite, one intake transaction at a time per database in this process.
+
+    SQLite has a single writer. Without this, concurrent reports each start their transaction,
+    and all but one wait for the write lock in SQLite's busy handler, which polls by sleeping
+    (1, 2, 5 … 100 ms) and so leaves the database idle between writers; here they queue on a
+    lock that is handed over the moment the previous transaction commits. PostgreSQL writes
+    concurrently: no lock."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    db = str(engine.url)
+    lock = _writers.get(db)
+    if lock is None:
+        with _writers_lock:
+            lock = _writers.setdefault(db, threading.Lock())
+    return lock
 
 
 @dataclass(frozen=True)
@@ -1008,6 +1199,7 @@ class RequestQuery:
     page: int = 1
     page_size: int = MAX_PAGE_SIZE
     extensions: bool = False
+    paged: bool = False  # the client used the paging extension (page or page_size): count all
 
 
 def parse_w3(text: str, tz: tzinfo) -> datetime:
@@ -1159,6 +1351,7 @@ def parse_query(
         page=page,
         page_size=size,
         extensions=ext,
+        paged="page" in values or "page_size" in values,
     )
 
 
@@ -1202,8 +1395,21 @@ def _updated_window(
     return after, before
 
 
-# What the public view reads of a case: loading only these is much cheaper than whole rows.
+# What the public view reads of a case, in one statement: the columns it shows, and around them
+# the report's log entry (its photos), the void's entry (the reason, only for voided cases), the
+# parent's number (a merged duplicate) and the submission (a client's own media_url, only for
+# public reports). Each is a correlated lookup on a primary key or unique index.
 CaseRow = Row[*tuple[Any, ...]]
+
+
+def _stored(column: Any) -> Any:
+    """A time as the database returns it (SQLite: naive UTC text; PostgreSQL: an aware
+    datetime), turned into text only if shown (``_local``): cheaper than converting every time
+    of every row to a datetime first."""
+    return type_coerce(column, String).label(column.key)
+
+
+# The order request_views unpacks: keep the two in step.
 _VIEW_COLUMNS = (
     Case.id,
     Case.number,
@@ -1217,13 +1423,13 @@ _VIEW_COLUMNS = (
     Case.component_id,
     Case.department,
     Case.reporter_name,
-    Case.reported_at,
-    Case.updated_at,
-    Case.closed_at,
-    Case.due_at,
+    _stored(Case.reported_at),
+    _stored(Case.updated_at),
+    _stored(Case.closed_at),
+    _stored(Case.due_at),
     Case.stage,
     Case.close_reason,
-    Case.parent_id,
+    Case.version,  # with updated_at: which state of the case a rendered element shows
 )
 _LOG_COLUMNS = (
     CaseLogRow.case_id,
@@ -1234,59 +1440,210 @@ _LOG_COLUMNS = (
     CaseLogRow.to_state,
     CaseLogRow.entry,
 )
+_Parent = aliased(Case, name="parent")
 
 
-def find_requests(session: Session, q: RequestQuery) -> tuple[list[CaseRow], int]:
-    """The public cases the query asks for, newest first, and how many match in all (rows of
-    the columns the public view needs)."""
+def _view_select() -> Select[*tuple[Any, ...]]:
+    report = (
+        select(CaseLogRow.entry)
+        .where(CaseLogRow.case_id == Case.id, CaseLogRow.seq == 1)
+        .scalar_subquery()
+    )
+    void = (
+        select(CaseLogRow.entry)
+        .where(CaseLogRow.case_id == Case.id, CaseLogRow.action == Action.void.value)
+        .order_by(CaseLogRow.seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    parent = select(_Parent.number).where(_Parent.id == Case.parent_id).scalar_subquery()
+    submission = (
+        select(PublicSubmission.payload)
+        .where(PublicSubmission.case_id == Case.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(
+        *_VIEW_COLUMNS,
+        report.label("report_entry"),  # the log's first entry: the report's photos
+        case((Case.state == State.voided.value, void)).label("void_entry"),
+        case((Case.parent_id.is_not(None), parent)).label("parent_number"),
+        case((Case.source == "public", submission)).label("submission"),
+    )
+
+
+@dataclass(frozen=True)
+class RequestPage:
+    rows: list[CaseRow]  # rows of _view_select, newest first
+    total: int | None  # how many match in all; None when it was not counted
+    more: bool  # there is a next page
+
+
+def _shape(q: RequestQuery) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """Which filters the query uses (its statement's shape) and their values."""
+    if q.ids:
+        return ("ids",), {"ids": list(q.ids)}
+    shape: list[str] = []
+    params: dict[str, Any] = {}
+    if q.service_codes:
+        shape.append("codes")
+        params["codes"] = list(q.service_codes)
+    if set(q.statuses) in ({"open"}, {"closed"}):
+        shape.append(q.statuses[0])
+    for name, value in (
+        ("start", q.start),
+        ("end", q.end),
+        ("after", q.updated_after),
+        ("before", q.updated_before),
+    ):
+        if value is not None:
+            shape.append(name)
+            params[name] = value
+    if q.bbox is not None:
+        shape.append("bbox")
+        params.update(zip(("x0", "y0", "x1", "y1"), q.bbox, strict=True))
+    if q.near is not None:
+        lat0, lon0, r = q.near
+        kx = 111_320.0 * math.cos(math.radians(lat0))  # metres per degree, local
+        ky = 110_574.0
+        dlat, dlon = r / ky, r / max(kx, 1e-6)
+        shape.append("near")
+        params |= {
+            "lat_lo": lat0 - dlat,
+            "lat_hi": lat0 + dlat,
+            "lon_lo": lon0 - dlon,
+            "lon_hi": lon0 + dlon,
+            "lat0": lat0,
+            "lon0": lon0,
+            "kx": kx,
+            "ky": ky,
+            "r2": r * r,
+        }
+    return tuple(shape), params
+
+
+def _where(shape: tuple[str, ...]) -> list[Any]:
+    """The conditions of a shape, with its values as bound parameters."""
     where: list[Any] = _is_public()
-    if q.ids:
-        where.append(Case.number.in_(q.ids))
-    else:
-        if q.service_codes:
-            where.append(Case.type_code.in_(q.service_codes))
-        if set(q.statuses) == {"open"}:
+    p = bindparam
+    for name in shape:
+        if name == "ids":
+            where.append(Case.number.in_(p("ids", expanding=True)))
+        elif name == "codes":
+            where.append(Case.type_code.in_(p("codes", expanding=True)))
+        elif name == "open":
             where.append(Case.state.in_([s.value for s in OPEN_STATES]))
-        elif set(q.statuses) == {"closed"}:
+        elif name == "closed":
             where.append(Case.state.in_([State.closed.value, State.voided.value]))
-        if q.start is not None:
-            where.append(Case.reported_at >= q.start)
-        if q.end is not None:
-            where.append(Case.reported_at <= q.end)
-        if q.updated_after is not None:
-            where.append(Case.updated_at >= q.updated_after)
-        if q.updated_before is not None:
-            where.append(Case.updated_at <= q.updated_before)
-        if q.bbox is not None:
-            x0, y0, x1, y1 = q.bbox
-            where += [Case.lon.between(x0, x1), Case.lat.between(y0, y1)]
-        if q.near is not None:
-            lat0, lon0, r = q.near
-            kx = 111_320.0 * math.cos(math.radians(lat0))  # metres per degree, local
-            ky = 110_574.0
-            dlat, dlon = r / ky, r / max(kx, 1e-6)
+        elif name == "start":
+            where.append(Case.reported_at >= p("start"))
+        elif name == "end":
+            where.append(Case.reported_at <= p("end"))
+        elif name == "after":
+            where.append(Case.updated_at >= p("after"))
+        elif name == "before":
+            where.append(Case.updated_at <= p("before"))
+        elif name == "bbox":
+            where += [Case.lon.between(p("x0"), p("x1")), Case.lat.between(p("y0"), p("y1"))]
+        elif name == "near":
+            dx = (Case.lon - p("lon0")) * p("kx")
+            dy = (Case.lat - p("lat0")) * p("ky")
             where += [
-                Case.lat.between(lat0 - dlat, lat0 + dlat),
-                Case.lon.between(lon0 - dlon, lon0 + dlon),
-                ((Case.lon - lon0) * kx) * ((Case.lon - lon0) * kx)
-                + ((Case.lat - lat0) * ky) * ((Case.lat - lat0) * ky)
-                <= r * r,
+                Case.lat.between(p("lat_lo"), p("lat_hi")),
+                Case.lon.between(p("lon_lo"), p("lon_hi")),
+                dx * dx + dy * dy <= p("r2"),
             ]
-    total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
-    query = select(*_VIEW_COLUMNS).where(*where).order_by(Case.reported_at.desc(), Case.id.desc())
-    if not q.ids:
-        query = query.offset((q.page - 1) * q.page_size).limit(q.page_size)
-    rows = list(session.execute(query))
+    return where
+
+
+# Statements by shape, built once: building a statement costs more than running it on a
+# primary key, and a statement object that is used again skips SQLAlchemy's result adaptation.
+_statements: dict[tuple[str, ...], Any] = {}
+
+
+def _statement(key: tuple[str, ...], build: Callable[[], Any]) -> Any:
+    stmt = _statements.get(key)
+    if stmt is None:
+        stmt = _statements.setdefault(key, build())
+    return stmt
+
+
+_NEWEST_FIRST = (Case.reported_at.desc(), Case.id.desc())
+
+
+def _page_statement(shape: tuple[str, ...], columns: Select[*tuple[Any, ...]]) -> Any:
+    query = columns.where(*_where(shape)).order_by(*_NEWEST_FIRST)
+    if shape == ("ids",):
+        return query
+    return query.limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
+
+
+def _find(session: Session, q: RequestQuery, what: str) -> RequestPage:
+    shape, params = _shape(q)
+    conn = session.connection()  # Core rows: no ORM bookkeeping for a read-only page
+    columns = _key_select if what == "keys" else _view_select
+    page = _statement((what, *shape), lambda: _page_statement(shape, columns()))
     if q.ids:
-        order = {n: i for i, n in enumerate(q.ids)}
-        rows.sort(key=lambda r: order.get(r.number, 0))
-    return rows, int(total)
+        rows = list(conn.execute(page, params))
+        rank = {n: i for i, n in enumerate(q.ids)}
+        rows.sort(key=lambda r: rank.get(r.number, 0))
+        return RequestPage(rows, len(rows), False)
+    offset = (q.page - 1) * q.page_size
+    rows = list(conn.execute(page, {**params, "limit": q.page_size + 1, "offset": offset}))
+    more = len(rows) > q.page_size
+    del rows[q.page_size :]
+    total: int | None = None
+    if not more and (rows or q.page == 1):
+        total = offset + len(rows)  # this page is the last: the total needs no count
+    elif q.paged:
+        count = _statement(
+            ("count", *shape),
+            lambda: select(func.count()).select_from(Case).where(*_where(shape)),
+        )
+        total = conn.execute(count, params).scalar_one()
+    return RequestPage(rows, total, more)
+
+
+def find_requests(session: Session, q: RequestQuery) -> RequestPage:
+    """The public cases the query asks for, newest first: one page, read with one more row to
+    learn whether another page follows.
+
+    How many match in all is counted only when the client uses the paging extension (``page``
+    or ``page_size``): counting a 90-day window means reading every case in it, the cost the
+    page itself avoids. Without paging arguments the total is known when everything fits on the
+    page, and otherwise left out (docs/open311.md, "Paging and totals")."""
+    return _find(session, q, "rows")
+
+
+def _key_select() -> Select[*tuple[Any, ...]]:
+    return select(Case.id, Case.number, Case.version, _stored(Case.updated_at))
+
+
+def find_request_keys(session: Session, q: RequestQuery) -> RequestPage:
+    """Like ``find_requests``, but the rows are only (id, number, version, updated_at): what a
+    cache of rendered requests needs to tell whether it holds a case as it is now. Every
+    change of a case bumps its ``version`` (and stamps ``updated_at``)."""
+    return _find(session, q, "keys")
+
+
+def requests_by_id(session: Session, ids: Sequence[int]) -> list[CaseRow]:
+    """Rows of ``_view_select`` for these public cases (any order)."""
+    if not ids:
+        return []
+    stmt = _statement(
+        ("by_id",),
+        lambda: _view_select().where(Case.id.in_(bindparam("ids", expanding=True)), *_is_public()),
+    )
+    return list(session.connection().execute(stmt, {"ids": list(ids)}))
 
 
 def get_request(session: Session, number: str) -> CaseRow:
-    row = session.execute(
-        select(*_VIEW_COLUMNS).where(Case.number == number, *_is_public())
-    ).first()
+    """One public case by its number (the unique index), with all its view reads in the same
+    statement."""
+    one = _statement(
+        ("one",), lambda: _view_select().where(Case.number == bindparam("number"), *_is_public())
+    )
+    row = session.connection().execute(one, {"number": number}).first()
     if row is None:
         raise _not_found(
             f"未找到 service_request_id {number}",
@@ -1301,6 +1658,7 @@ def get_request(session: Session, number: str) -> CaseRow:
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[- ]?\d{3,4}(\d{4})(?!\d)")
 _MAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_MAYBE_CONTACT = re.compile(r"[\d@]")  # what the three patterns above need at least
 
 _STAGE_LABELS = {
     "report": ("上报", "reported"),
@@ -1315,12 +1673,27 @@ for _t in TRANSITIONS:
     _ACTION_LABELS.setdefault(_t.action.value, _t.label)
 
 
+@dataclass(frozen=True)
+class _StateView:
+    closed: bool  # GeoReport status closed (closed or voided)
+    label_zh: str
+    label_en: str
+    stage: str  # the public stage (detailed_status)
+
+
+_STATES = {
+    s.value: _StateView(s in (State.closed, State.voided), s.label_zh, s.label_en, s.public_stage)
+    for s in State
+}
+
+
 def scrub(text: str, reporter_name: str = "") -> str:
     """Free text as the public may read it: phone numbers, e-mail addresses and the reporter's
     name masked (a citizen who wrote "call me on 138…" is not published)."""
-    text = _MOBILE.sub(r"\1****\2", text)
-    text = _LANDLINE.sub(r"\1-****\2", text)
-    text = _MAIL_IN_TEXT.sub("***@***", text)
+    if _MAYBE_CONTACT.search(text):
+        text = _MOBILE.sub(r"\1****\2", text)
+        text = _LANDLINE.sub(r"\1-****\2", text)
+        text = _MAIL_IN_TEXT.sub("***@***", text)
     name = reporter_name.strip()
     if len(name) >= 2:
         text = text.replace(name, name[0] + "*" * (len(name) - 1))
@@ -1331,95 +1704,56 @@ def w3(value: datetime | None, tz: tzinfo) -> str | None:
     return value.astimezone(tz).isoformat(timespec="seconds") if value else None
 
 
-@dataclass
-class _Page:
-    """What the rows of one page need from other tables, fetched once per page."""
-
-    names: dict[str, str]
-    departments: dict[str, str]
-    photos: dict[int, list[str]]
-    media_urls: dict[int, str]
-    parents: dict[int, str]
-    logs: dict[int, list[CaseRow]]  # rows of _LOG_COLUMNS
+def _local(value: str | datetime | None, tz: tzinfo) -> str | None:
+    """A time read by ``_stored`` as W3C text in the city's zone."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite: UTC without a zone, as UtcDateTime writes it
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.astimezone(tz).isoformat(timespec="seconds")
 
 
-def _page_data(session: Session, rows: Sequence[CaseRow], extensions: bool) -> _Page:
-    ids = [r.id for r in rows]
-    codes = {r.type_code for r in rows if r.type_code}
-    depts = {r.department for r in rows if r.department}
-    names = (
-        dict(
-            session.execute(
-                select(
-                    CatalogType.code, func.coalesce(CatalogType.display_name, CatalogType.name)
-                ).where(CatalogType.kind == "matter", CatalogType.code.in_(codes))
-            ).all()
-        )
-        if codes
-        else {}
-    )
-    departments = (
-        dict(
-            session.execute(select(OrgUnit.code, OrgUnit.name).where(OrgUnit.code.in_(depts))).all()
-        )
-        if depts
-        else {}
-    )
-    photos: dict[int, list[str]] = {}
-    logs: dict[int, list[CaseRow]] = {}
-    if ids:
-        log_q = select(*_LOG_COLUMNS).where(CaseLogRow.case_id.in_(ids))
-        if not extensions:  # the report (photos) and a void's reason (status_notes)
-            log_q = log_q.where(or_(CaseLogRow.seq == 1, CaseLogRow.action == Action.void.value))
-        for log in session.execute(log_q.order_by(CaseLogRow.case_id, CaseLogRow.seq)):
-            logs.setdefault(log.case_id, []).append(log)
-            if log.seq == 1:
-                photos[log.case_id] = list(json.loads(log.entry).get("attachments", []))
-    media_urls: dict[int, str] = {}
-    need = [i for i in ids if not photos.get(i)]
-    if need:
-        for case_id, payload in session.execute(
-            select(PublicSubmission.case_id, PublicSubmission.payload).where(
-                PublicSubmission.case_id.in_(need)
-            )
-        ):
-            url = json.loads(payload).get("media_url")
-            if url and case_id is not None:
-                media_urls[case_id] = url
-    parent_ids = {r.parent_id for r in rows if r.parent_id}
-    parents = (
-        dict(session.execute(select(Case.id, Case.number).where(Case.id.in_(parent_ids))).all())
-        if parent_ids
-        else {}
-    )
-    return _Page(names, departments, photos, media_urls, parents, logs)
+def _photos(report_entry: str | None) -> list[str]:
+    """The attachment ids of the report (the case log's first entry)."""
+    if not report_entry or '"attachments"' not in report_entry:
+        return []
+    return list(json.loads(report_entry).get("attachments", []))
 
 
-def _status_notes(row: CaseRow, page: _Page, en: bool) -> str:
-    state = State(row.state)
-    if state is State.voided:
-        reason = _last_reason(page.logs.get(row.id, []), Action.void.value)
+def _status_notes(
+    state: str, close_reason: str | None, void_entry: str | None, parent: str | None, en: bool
+) -> str:
+    if state == State.voided.value:
+        reason = str(json.loads(void_entry).get("reason", "")) if void_entry else ""
         base = "voided" if en else "已作废"
         return f"{base}: {reason}" if en and reason else (f"{base}：{reason}" if reason else base)
-    if state is State.closed:
-        if row.close_reason == "duplicate":
-            parent = page.parents.get(row.parent_id or 0, "")
+    if state == State.closed.value:
+        if close_reason == "duplicate":
+            parent = parent or ""
             return f"duplicate of {parent}" if en else f"与 {parent} 重复，已合并处理"
-        if row.close_reason == "self_handled":
+        if close_reason == "self_handled":
             return "fixed on the spot by a supervisor" if en else "监督员已现场处置"
         return "closed" if en else "已结案"
-    return state.label_en if en else state.label_zh
+    view = _STATES[state]
+    return view.label_en if en else view.label_zh
 
 
-def _last_reason(logs: Sequence[CaseRow], action: str) -> str:
-    for log in reversed(logs):
-        if log.action == action:
-            return str(json.loads(log.entry).get("reason", ""))
-    return ""
+def _logs_of(session: Session, ids: Sequence[int]) -> dict[int, list[CaseRow]]:
+    logs: dict[int, list[CaseRow]] = {}
+    if ids:
+        q = select(*_LOG_COLUMNS).where(CaseLogRow.case_id.in_(ids))
+        for log in session.connection().execute(q.order_by(CaseLogRow.case_id, CaseLogRow.seq)):
+            logs.setdefault(log.case_id, []).append(log)
+    return logs
 
 
 def _notes(
-    row: CaseRow, logs: Sequence[CaseRow], page: _Page, tz: tzinfo, en: bool
+    source: str,
+    reporter_name: str,
+    logs: Sequence[CaseRow],
+    departments: Mapping[str, str],
+    tz: tzinfo,
+    en: bool,
 ) -> list[dict[str, Any]]:
     """The case log as notes: the steps that moved the case (who acted is never shown)."""
     out = []
@@ -1430,11 +1764,11 @@ def _notes(
         zh, en_label = _ACTION_LABELS.get(log.action, (log.action, log.action))
         text = en_label if en else zh
         if log.seq == 1:
-            src = cases.SOURCES.get(row.source, (row.source, row.source))
+            src = cases.SOURCES.get(source, (source, source))
             text = f"{text} ({src[1]})" if en else f"{text}（{src[0]}）"
         elif log.action == Action.dispatch.value:
             dept = entry.get("sets", {}).get("department")
-            name = page.departments.get(dept, dept) if dept else ""
+            name = departments.get(dept, dept) if dept else ""
             if name:
                 text = f"{text} → {name}"
         extra = entry.get("reason") or (entry.get("note") if log.seq != 1 else "")
@@ -1445,7 +1779,7 @@ def _notes(
                 "datetime": w3(log.at, tz),
                 "type": log.action,
                 "status": "closed" if log.to_state in (State.closed, State.voided) else "open",
-                "description": scrub(text, row.reporter_name),
+                "description": scrub(text, reporter_name),
             }
         )
     return out
@@ -1459,81 +1793,95 @@ def request_views(
     locale: str = "zh-CN",
     extensions: bool = False,
 ) -> list[dict[str, Any]]:
-    """GeoReport v2 request elements for public cases (never the reporter's identity)."""
+    """GeoReport v2 request elements for public cases (never the reporter's identity), from rows
+    of ``find_requests``/``get_request``; only ``extensions`` reads more (the logs, for notes)."""
     tz = city_clock(session).tz
     en = locale.startswith("en")
-    page = _page_data(session, rows, extensions)
-    # departments named in dispatch entries (extensions) need their names too
-    if extensions:
-        extra = (
-            {
-                json.loads(log.entry).get("sets", {}).get("department")
-                for logs in page.logs.values()
-                for log in logs
-                if log.action == Action.dispatch.value
-            }
-            - set(page.departments)
-            - {None}
-        )
-        if extra:
-            page.departments.update(
-                session.execute(
-                    select(OrgUnit.code, OrgUnit.name).where(OrgUnit.code.in_(extra))
-                ).all()
-            )
+    d = directory(session)
+    names, departments = d.view_names, d.departments
+    logs = _logs_of(session, [r.id for r in rows]) if extensions else {}
     out = []
-    for row in rows:
-        state = State(row.state)
-        closed = state in (State.closed, State.voided)
-        photos = page.photos.get(row.id) or []
-        media = (
-            f"{base_url}/media/{row.number}/{photos[0]}" if photos else page.media_urls.get(row.id)
-        )
+    for (
+        case_id,
+        number,
+        state_value,
+        source,
+        type_code,
+        description,
+        address,
+        lon,
+        lat,
+        component_id,
+        department,
+        name,  # the reporter's, masked wherever it appears
+        reported_at,
+        updated_at,
+        closed_at,
+        due_at,
+        stage,
+        close_reason,
+        _version,
+        report_entry,
+        void_entry,
+        parent_number,
+        submission,
+    ) in rows:
+        state = _STATES[state_value]
+        closed = state.closed
+        photos = _photos(report_entry)
+        media: str | None = None
+        if photos:
+            media = f"{base_url}/media/{number}/{photos[0]}"
+        elif submission:  # no upload: the client's own media_url, if it sent one
+            media = json.loads(submission).get("media_url") or None
+        notes = _status_notes(state_value, close_reason, void_entry, parent_number, en)
+        dept_name = departments.get(department) if department else None
         view: dict[str, Any] = {
-            "service_request_id": row.number,
+            "service_request_id": number,
             "status": "closed" if closed else "open",
-            "status_notes": scrub(_status_notes(row, page, en), row.reporter_name),
-            "service_name": page.names.get(row.type_code or "", row.type_code),
-            "service_code": row.type_code,
-            "description": scrub(row.description, row.reporter_name) or None,
-            "agency_responsible": page.departments.get(row.department) if row.department else None,
+            "status_notes": scrub(notes, name),
+            "service_name": names.get(type_code or "", type_code),
+            "service_code": type_code,
+            "description": scrub(description, name) or None,
+            "agency_responsible": dept_name,
             "service_notice": None,
-            "requested_datetime": w3(row.reported_at, tz),
-            "updated_datetime": w3(
-                row.closed_at if closed and row.closed_at else row.updated_at, tz
-            ),
-            "expected_datetime": w3(row.due_at, tz)
-            if row.stage == "handling" and not closed
-            else None,
-            "address": scrub(row.address, row.reporter_name) or None,
-            "address_id": row.component_id,
+            "requested_datetime": _local(reported_at, tz),
+            "updated_datetime": _local(closed_at if closed and closed_at else updated_at, tz),
+            "expected_datetime": _local(due_at, tz) if stage == "handling" and not closed else None,
+            "address": scrub(address, name) or None,
+            "address_id": component_id,
             "zipcode": None,
-            "lat": round(row.lat, 7) if row.lat is not None else None,
-            "long": round(row.lon, 7) if row.lon is not None else None,
+            "lat": round(lat, 7) if lat is not None else None,
+            "long": round(lon, 7) if lon is not None else None,
             "media_url": media,
         }
         if extensions:
-            stage = state.public_stage
-            view["detailed_status"] = stage
+            view["detailed_status"] = state.stage
             view["extended_attributes"] = {
-                "stage": stage,
-                "stage_label": _STAGE_LABELS[stage][1 if en else 0],
-                "department": row.department,
-                "department_name": page.departments.get(row.department) if row.department else None,
-                "photos": [f"{base_url}/media/{row.number}/{p}" for p in photos],
+                "stage": state.stage,
+                "stage_label": _STAGE_LABELS[state.stage][1 if en else 0],
+                "department": department,
+                "department_name": dept_name,
+                "photos": [f"{base_url}/media/{number}/{p}" for p in photos],
             }
-            view["notes"] = _notes(row, page.logs.get(row.id, []), page, tz, en)
+            view["notes"] = _notes(source, name, logs.get(case_id, []), departments, tz, en)
         out.append(view)
     return out
+
+
+def view_context(session: Session, *, base_url: str, locale: str) -> Hashable:
+    """Everything a rendered request element depends on besides its case's row: the catalog
+    and department names (the directory in use), the city's time zone, the base URL of media
+    links and the language. With the case's (id, version, updated_at) it keys a cache of
+    rendered elements."""
+    tz = city_clock(session).tz
+    return (directory(session).generation, str(tz), base_url, locale.startswith("en"))
 
 
 def public_photo(session: Session, number: str, attachment_id: str) -> Attachment:
     """A photo of a public case's report: the public may fetch its EXIF-stripped copy."""
     row = get_request(session, number)
-    entry = session.scalar(
-        select(CaseLogRow.entry).where(CaseLogRow.case_id == row.id, CaseLogRow.seq == 1)
-    )
-    if entry is None or attachment_id not in json.loads(entry).get("attachments", []):
+    if attachment_id not in _photos(row.report_entry):
         raise _not_found(
             f"未找到案件 {number} 的照片 {attachment_id}",
             f"no photo {attachment_id} on {number}",

@@ -368,7 +368,10 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_department_state_due", "department", "state", "due_at"),
         Index("ix_cases_state_due", "state", "due_at"),
-        Index("ix_cases_type_reported", "type_code", "reported_at"),  # duplicate candidates
+        # Duplicate candidates (services/cases.py _duplicates: same type, open, near, ±24 h): the
+        # whole filter in the index, so the probe reads no table rows (replaces the former
+        # ix_cases_type_reported on type_code, reported_at, a prefix of this one).
+        Index("ix_cases_type_reported_position", "type_code", "reported_at", "lon", "lat", "state"),
     )
 
 

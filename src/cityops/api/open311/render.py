@@ -4,7 +4,10 @@ and JSON (the Spark convention: the XML's list elements become arrays)."""
 from __future__ import annotations
 
 import json
+import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Hashable, Iterable
+from itertools import islice
 from typing import Any, Literal
 
 from starlette.responses import Response
@@ -60,6 +63,16 @@ def to_json(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def body_of(fmt: Format, root: str, data: Any) -> bytes:
+    return to_xml(root, data) if fmt == "xml" else to_json(data)
+
+
+def respond(
+    fmt: Format, body: bytes, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(body, status_code=status, headers=headers, media_type=MEDIA_TYPES[fmt])
+
+
 def render(
     fmt: Format,
     root: str,
@@ -68,8 +81,7 @@ def render(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body = to_xml(root, data) if fmt == "xml" else to_json(data)
-    return Response(body, status_code=status, headers=headers, media_type=MEDIA_TYPES[fmt])
+    return respond(fmt, body_of(fmt, root, data), status=status, headers=headers)
 
 
 def error_response(fmt: Format, exc: Open311Error, locale: str) -> Response:
@@ -77,3 +89,35 @@ def error_response(fmt: Format, exc: Open311Error, locale: str) -> Response:
     errors = [{"code": exc.status, "description": m} for m in exc.messages(locale)]
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
     return render(fmt, "errors", errors, status=exc.status, headers=headers)
+
+
+def json_array(elements: Iterable[bytes]) -> bytes:
+    """The elements (each ``to_json`` of one item) as ``to_json`` writes the list of them."""
+    return b"[" + b",".join(elements) + b"]"
+
+
+class ElementCache:
+    """Rendered elements by key (bytes), at most ``limit``; the oldest are dropped first.
+
+    For the elements of long lists that are asked for again and again (the public list of
+    recent requests): a key names the exact state of what was rendered, so an entry is never
+    stale, only unused until it is dropped."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._data: dict[Hashable, bytes] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: Hashable) -> bytes | None:
+        return self._data.get(key)
+
+    def put(self, items: Iterable[tuple[Hashable, bytes]]) -> None:
+        with self._lock:
+            self._data.update(items)
+            over = len(self._data) - self.limit
+            if over > 0:  # drop a tenth more than needed: not again on the next put
+                for key in list(islice(self._data, over + self.limit // 10)):
+                    del self._data[key]

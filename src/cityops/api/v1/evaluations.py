@@ -176,7 +176,7 @@ def get_report(
     scheme: SchemeQ = None,
     format: Literal["html", "xlsx"] = "html",
     live: bool = False,
-    trend: Annotated[int, Query(ge=1, le=12, description="Periods in the trend lines")] = 6,
+    trend: Annotated[int, Query(ge=1, le=12, description="Periods in the trend lines")] = 3,
 ) -> Response:
     """The HTML page links every figure to `GET /evaluations/cases` (shown in place)."""
     sch = _scheme(scheme)

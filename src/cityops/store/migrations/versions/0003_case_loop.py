@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-25 09:03:19.999551
+Create Date: 2026-11-25 09:52:48.971647
 """
 
 from collections.abc import Sequence
@@ -188,7 +188,11 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_cases_task_assignee_id"), ["task_assignee_id"], unique=False
         )
-        batch_op.create_index("ix_cases_type_reported", ["type_code", "reported_at"], unique=False)
+        batch_op.create_index(
+            "ix_cases_type_reported_position",
+            ["type_code", "reported_at", "lon", "lat", "state"],
+            unique=False,
+        )
 
     op.create_table(
         "evaluation_snapshot",
@@ -379,7 +383,7 @@ def downgrade() -> None:
 
     op.drop_table("evaluation_snapshot")
     with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.drop_index("ix_cases_type_reported")
+        batch_op.drop_index("ix_cases_type_reported_position")
         batch_op.drop_index(batch_op.f("ix_cases_task_assignee_id"))
         batch_op.drop_index(batch_op.f("ix_cases_street_code"))
         batch_op.drop_index("ix_cases_state_due")
