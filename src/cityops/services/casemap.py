@@ -31,7 +31,14 @@ class CaseFilter:
     state: str | None = None  # default: every open state
 
     def where(self, now: datetime) -> list[Any]:
-        out: list[Any] = [Case.state == self.state] if self.state else [Case.state.in_(_OPEN)]
+        # closed_at IS NULL says "open" again in a form SQLite's planner can use: it has no
+        # histograms, so state IN (seven states) looks like most of the table (1M cases:
+        # 2 s → 4 ms for the grid aggregation of a district).
+        out: list[Any] = (
+            [Case.state == self.state]
+            if self.state
+            else [Case.state.in_(_OPEN), Case.closed_at.is_(None)]
+        )
         if self.type:
             out.append(Case.type_code.like(f"{self.type}%"))
         if self.source:
