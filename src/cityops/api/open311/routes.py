@@ -8,7 +8,7 @@ internal API's error body. The handlers are adapters: the rules live in services
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -242,15 +242,24 @@ async def post_request(request: Request, fmt: str) -> Response:
 _elements = ElementCache()
 
 
-def _json_page(s: Session, request: Request, keys: Sequence[svc.CaseRow]) -> bytes:
-    """The JSON list of the cases of ``keys`` (rows of ``find_request_keys``), in their order."""
+def _json_page(s: Session, request: Request, q: svc.RequestQuery) -> tuple[bytes, svc.RequestPage]:
+    """The JSON list a query asks for, from rendered elements kept by the exact state of their
+    case; cases not kept (or changed) are read and rendered: by id when they are a few, with
+    the page's own statement when they are most of the page (a page nobody asked for yet)."""
     base, locale = _base(request), request_locale(request)
     context = svc.view_context(s, base_url=base, locale=locale)
+    page = svc.find_request_keys(s, q)
+    keys = page.rows
     cached = [_elements.get((context, k.id, k.version, k.updated_at)) for k in keys]
     missing = [k.id for k, hit in zip(keys, cached, strict=True) if hit is None]
     fresh: dict[int, bytes] = {}
     if missing:
-        rows = svc.requests_by_id(s, missing)
+        if len(missing) * 4 > len(keys):
+            wanted = set(missing)
+            again = replace(q, paged=False)  # counted already, if at all
+            rows = [r for r in svc.find_requests(s, again).rows if r.id in wanted]
+        else:
+            rows = svc.requests_by_id(s, missing)
         views = svc.request_views(s, rows, base_url=base, locale=locale)
         for row, view in zip(rows, views, strict=True):
             fresh[row.id] = to_json(view)
@@ -262,7 +271,7 @@ def _json_page(s: Session, request: Request, keys: Sequence[svc.CaseRow]) -> byt
         element = hit if hit is not None else fresh.get(k.id)  # None: hidden meanwhile
         if element is not None:
             parts.append(element)
-    return json_array(parts)
+    return json_array(parts), page
 
 
 def _reader(request: Request) -> CapacityLimiter | None:
@@ -300,8 +309,7 @@ def _list_requests(request: Request) -> Response:
             default_page_size=_runtime(request).policy.default_page_size,
         )
         if f == "json" and not q.extensions:
-            page = svc.find_request_keys(s, q)
-            body = _json_page(s, request, page.rows)
+            body, page = _json_page(s, request, q)
         else:
             page = svc.find_requests(s, q)
             views = svc.request_views(
