@@ -143,8 +143,12 @@ def calendar_show(
     year, mon = (int(x) for x in month.split("-"))
     with ctx.session() as s:
         clock = city_clock(s)
+    from cityops.core.holidays import statutory_holidays
+
+    provisional = clock.is_provisional(date(year, mon, 1))
+    named = statutory_holidays(year) if provisional else {}
     table = Table(title=month)
-    for col in ("日期 date", "星期", "上班 working", "时段 periods"):
+    for col in ("日期 date", "星期", "上班 working", "时段 periods", "说明 note"):
         table.add_column(col)
     d = date(year, mon, 1)
     while d.month == mon:
@@ -154,9 +158,23 @@ def calendar_show(
             if working
             else ""
         )
-        table.add_row(str(d), "一二三四五六日"[d.weekday()], "是" if working else "", periods)
+        table.add_row(
+            str(d),
+            "一二三四五六日"[d.weekday()],
+            "是" if working else "",
+            periods,
+            named.get(d, ""),
+        )
         d = date.fromordinal(d.toordinal() + 1)
     console.print(table)
+    if provisional:
+        console.print(
+            f"[yellow]{year} 年暂按法定节假日计算（未含国务院调休安排）：公布后请用 "
+            f"`cityops calendar set` 录入并把 {year} 加入 covered_years。\n"
+            f"{year} counts the statutory holidays only (no make-up working days yet): enter "
+            f"the State Council's notice with `cityops calendar set` and add {year} to "
+            "covered_years.[/yellow]"
+        )
 
 
 @audit_app.command("verify")

@@ -45,6 +45,9 @@ def test_standards_rules_calendar_and_audit(cli: Cli, tmp_path: Path) -> None:  
     cli.ok("calendar", "set", "2026-12-31", "holiday", "--note", "测试")
     december = cli.ok("calendar", "show", "2026-12")
     assert "2026-12-30 │ 三   │ 是" in december and "2026-12-31 │ 四   │    " in december
+    february = cli.ok("calendar", "show", "2027-02")  # beyond chinesecalendar 1.11.0
+    assert "2027-02-10 │ 三   │" in february and "春节（补假）" in february
+    assert "covered_years" in february  # says the year is provisional
 
     # A case written through the services, then the audit from the CLI.
     engine = make_engine(cli.env["CITYOPS_DATABASE_URL"])

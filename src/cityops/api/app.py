@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
 
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -25,6 +26,7 @@ from cityops.api.v1 import (
     users,
 )
 from cityops.services import cityconfig
+from cityops.services.calendar import warn_if_provisional
 from cityops.settings import Settings, get_settings
 from cityops.store.db import make_engine, session_factory
 from cityops.store.migrate import current_revision
@@ -35,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.effective_database_url)
     cityconfig.configure(settings.city_config)
+    warn_if_provisional(date.today())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

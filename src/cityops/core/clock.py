@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import chinese_calendar
 
 from cityops.core.errors import CityopsError
+from cityops.core.holidays import FIRST_YEAR, LAST_YEAR, statutory_holidays
 
 # --------------------------------------------------------------------------------------------
 # Errors
@@ -42,6 +43,9 @@ class BadTimeLimit(CityopsError):
 class BadCalendar(CityopsError):
     status = 422
     code = "bad_calendar"
+
+
+UNCOVERED_POLICIES = ("statutory", "refuse")
 
 
 class CalendarNotCovered(CityopsError):
@@ -358,6 +362,9 @@ class CalendarConfig:
     工作日 counts whole working days of the calendar (see ``WorkingCalendar``).
     ``covered_years``: years the package does not cover whose holidays the admin has entered as
     ``extra_holidays``/``extra_working_days``; in them Monday–Friday work, except those additions.
+    ``uncovered_years``: what any other year beyond the package gets: ``"statutory"`` (default)
+    counts the law's holidays (core/holidays.py) and marks the year provisional until an admin
+    enters the State Council's 调休 days; ``"refuse"`` makes every deadline in it an error.
     """
 
     periods: Periods = DEFAULT_PERIODS
@@ -367,6 +374,7 @@ class CalendarConfig:
     extra_holidays: frozenset[date] = frozenset()
     extra_working_days: frozenset[date] = frozenset()
     covered_years: frozenset[int] = frozenset()
+    uncovered_years: str = "statutory"
     timezone: str = "Asia/Shanghai"
 
     def __post_init__(self) -> None:
@@ -377,6 +385,12 @@ class CalendarConfig:
             raise BadCalendar(
                 f"working_day_hours 应在 0 到 24 之间，实为 {hours}",
                 en=f"working_day_hours must be in (0, 24], got {hours}",
+            )
+        if self.uncovered_years not in UNCOVERED_POLICIES:
+            raise BadCalendar(
+                f"uncovered_years 应为 {' 或 '.join(UNCOVERED_POLICIES)}，实为“{self.uncovered_years}”",
+                en=f"uncovered_years must be one of {', '.join(UNCOVERED_POLICIES)}, "
+                f"got '{self.uncovered_years}'",
             )
         both = self.extra_holidays & self.extra_working_days
         if both:
@@ -414,6 +428,7 @@ class CalendarConfig:
             "extra_holidays",
             "extra_working_days",
             "covered_years",
+            "uncovered_years",
             "timezone",
         }
         unknown = sorted(set(data) - known)
@@ -444,6 +459,8 @@ class CalendarConfig:
             kwargs["covered_years"] = frozenset(
                 _year_from(v) for v in _list_from(data["covered_years"], "covered_years")
             )
+        if "uncovered_years" in data:
+            kwargs["uncovered_years"] = str(data["uncovered_years"])
         if "timezone" in data:
             kwargs["timezone"] = str(data["timezone"])
         return cls(**kwargs)  # type: ignore[arg-type]
@@ -459,6 +476,7 @@ class CalendarConfig:
             "extra_holidays": sorted(d.isoformat() for d in self.extra_holidays),
             "extra_working_days": sorted(d.isoformat() for d in self.extra_working_days),
             "covered_years": sorted(self.covered_years),
+            "uncovered_years": self.uncovered_years,
         }
         if self.working_day_hours is not None:
             out["working_day_hours"] = _format_amount(self.working_day_hours)
@@ -622,7 +640,22 @@ class WorkingCalendar:
             return verdict
         if day.year in cfg.covered_years:
             return day.weekday() < 5
+        if cfg.uncovered_years == "statutory":
+            try:
+                return day.weekday() < 5 and day not in statutory_holidays(day.year)
+            except ValueError:
+                pass  # a year the law's rules do not describe
         raise CalendarNotCovered(day.year)
+
+    def is_provisional(self, day: date) -> bool:
+        """True when ``day``'s year counts the law's holidays only (no 调休 entered yet)."""
+        cfg = self.config
+        return (
+            cfg.uncovered_years == "statutory"
+            and FIRST_YEAR <= day.year <= LAST_YEAR
+            and day.year not in cfg.covered_years
+            and _package_workday(day) is None
+        )
 
     def periods_on(self, day: date) -> Periods:
         """Working periods of ``day``; empty on a day off."""

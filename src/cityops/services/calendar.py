@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import date
 
@@ -13,6 +14,8 @@ from cityops.core.errors import ValidationFailed
 from cityops.services import cityconfig
 from cityops.services.cache import StampedCache
 from cityops.store.schema import CalendarDay
+
+log = logging.getLogger("cityops.calendar")
 
 
 def _calendar_stamp(session: Session) -> tuple[object, ...]:
@@ -36,6 +39,23 @@ clock_cache: StampedCache[WorkingCalendar] = StampedCache(_calendar_stamp, _buil
 def city_clock(session: Session) -> WorkingCalendar:
     """The configured calendar plus the admin's days; an admin's new holiday counts at once."""
     return clock_cache.get(session)
+
+
+def provisional_years(today: date) -> list[int]:
+    """This year and next, where the city counts only the law's holidays (decision D17)."""
+    clock = WorkingCalendar(cityconfig.active().calendar)
+    return [y for y in (today.year, today.year + 1) if clock.is_provisional(date(y, 1, 1))]
+
+
+def warn_if_provisional(today: date) -> None:
+    for year in provisional_years(today):
+        log.warning(
+            "%s 年的工作日历暂按法定节假日计算，未含调休：请录入国务院安排并加入 covered_years / "
+            "%s counts statutory holidays only, no make-up working days: enter the State "
+            "Council's notice and add the year to covered_years",
+            year,
+            year,
+        )
 
 
 def set_day(session: Session, day: date, kind: str | None, note: str = "") -> None:

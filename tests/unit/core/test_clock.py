@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import chinese_calendar
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,6 +35,7 @@ from cityops.core.clock import (
     package_years,
 )
 from cityops.core.errors import CityopsError
+from cityops.core.holidays import statutory_holidays
 
 TZ = ZoneInfo("Asia/Shanghai")
 CAL = WorkingCalendar()
@@ -434,10 +437,13 @@ def test_package_years() -> None:
     assert first <= 2025 and last >= 2026
 
 
+REFUSING = WorkingCalendar(CalendarConfig(uncovered_years="refuse"))
+
+
 def test_uncovered_year_is_an_error_not_a_guess() -> None:
     year = package_years()[1] + 1  # 2027 with chinesecalendar 1.11.0
     with pytest.raises(CalendarNotCovered) as info:
-        CAL.is_working_day(date(year, 3, 2))
+        REFUSING.is_working_day(date(year, 3, 2))
     err = info.value
     assert err.code == "calendar_not_covered"
     assert str(year) in err.message and "管理员" in err.message
@@ -445,9 +451,71 @@ def test_uncovered_year_is_an_error_not_a_guess() -> None:
     assert err.details == {"year": year, "package_years": list(package_years())}
     # A deadline that runs into the uncovered year fails the same way.
     with pytest.raises(CalendarNotCovered):
-        CAL.add(at(year - 1, 12, 31, 17), L("4工作时"))
+        REFUSING.add(at(year - 1, 12, 31, 17), L("4工作时"))
     with pytest.raises(CalendarNotCovered):
-        CAL.add(at(2030, 3, 1, 10), L("1工作日"))
+        REFUSING.add(at(2030, 3, 1, 10), L("1工作日"))
+
+
+def test_statutory_holidays_match_the_package_where_it_has_data() -> None:
+    """The law's days (and their weekend make-up days) are days off in the State Council's
+    notices for 2025 and 2026, which the package carries; the notices add 调休 on top."""
+    for year in (2025, 2026):
+        days = statutory_holidays(year)
+        assert [d for d in days if chinese_calendar.is_workday(d)] == []
+        assert sum(1 for name in days.values() if "补假" not in name) == 13
+
+
+def test_statutory_holidays_of_2027_by_hand() -> None:
+    # 春节 2027: 正月初一 is Sat 02-06, so 除夕 Fri 02-05 .. Mon 02-08, Sat and Sun made up on
+    # Tue 02-09 and Wed 02-10; 劳动节 Sat/Sun made up Mon/Tue; 国庆 Fri–Sun made up Mon/Tue.
+    days = statutory_holidays(2027)
+    assert sorted(d.isoformat() for d in days) == [
+        "2027-01-01",
+        "2027-02-05",
+        "2027-02-06",
+        "2027-02-07",
+        "2027-02-08",
+        "2027-02-09",
+        "2027-02-10",
+        "2027-04-05",
+        "2027-05-01",
+        "2027-05-02",
+        "2027-05-03",
+        "2027-05-04",
+        "2027-06-09",
+        "2027-09-15",
+        "2027-10-01",
+        "2027-10-02",
+        "2027-10-03",
+        "2027-10-04",
+        "2027-10-05",
+    ]
+    assert days[date(2027, 2, 9)] == "春节（补假）"
+    with pytest.raises(ValueError):
+        statutory_holidays(2024)  # the revised law's days start in 2025
+
+
+def test_uncovered_year_counts_the_law_and_says_it_is_provisional() -> None:
+    assert CAL.config.uncovered_years == "statutory"  # the default
+    assert not CAL.is_working_day(date(2027, 1, 1))  # 元旦, a Friday
+    assert CAL.is_working_day(date(2027, 1, 4))
+    assert not CAL.is_working_day(date(2027, 2, 10))  # 春节 make-up day, a Wednesday
+    assert CAL.is_provisional(date(2027, 3, 1))
+    assert not CAL.is_provisional(date(2026, 12, 31))
+    # Thu 2026-12-31 17:00 + 2工作时: 17–18, Fri 2027-01-01 off → Mon 01-04 08:00–09:00.
+    assert CAL.add(at(2026, 12, 31, 17), L("2工作时")) == at(2027, 1, 4, 9)
+    # Fri 2027-02-05 is 除夕: 10:00 Thu 02-04 + 1工作日 → 10:00 Thu 02-11.
+    assert CAL.add(at(2027, 2, 4, 10), L("1工作日")) == at(2027, 2, 11, 10)
+    # An admin's entry for the year wins and ends the provisional state for that year.
+    entered = WorkingCalendar(
+        CalendarConfig(
+            covered_years=frozenset({2027}), extra_holidays=frozenset({date(2027, 1, 1)})
+        )
+    )
+    assert not entered.is_provisional(date(2027, 3, 1))
+    # Years the law's rules do not describe still refuse.
+    with pytest.raises(CalendarNotCovered):
+        CAL.is_working_day(date(2100, 3, 1))
 
 
 def test_covered_years_use_the_admins_holidays() -> None:
@@ -464,9 +532,11 @@ def test_covered_years_use_the_admins_holidays() -> None:
     assert cal.is_working_day(date(2027, 1, 9))  # the admin's make-up Saturday
     # Thu 2026-12-31 17:00 + 2工作时: 17–18, Fri 2027-01-01 off → Mon 01-04 08:00–09:00.
     assert cal.add(at(2026, 12, 31, 17), L("2工作时")) == at(2027, 1, 4, 9)
-    # Still an error for a year nobody covered.
+    # Still an error for a year nobody covered, when the city refuses to guess.
     with pytest.raises(CalendarNotCovered):
-        cal.is_working_day(date(2028, 1, 3))
+        WorkingCalendar(replace(cal.config, uncovered_years="refuse")).is_working_day(
+            date(2028, 1, 3)
+        )
 
 
 def test_admin_additions_override_the_package() -> None:
@@ -542,6 +612,7 @@ periods = ["08:30-12:00", "14:00-17:30"]
 extra_holidays = [2025-06-04, "2025-06-05"]
 extra_working_days = []
 covered_years = [2027]
+uncovered_years = "refuse"
 
 [calendar.weekday_periods]
 fri = ["08:30-12:00", "14:00-17:00"]
@@ -563,6 +634,7 @@ def test_config_from_toml_and_back() -> None:
     assert config.summer is not None and config.summer.start == (5, 1)
     assert config.extra_holidays == {date(2025, 6, 4), date(2025, 6, 5)}
     assert config.covered_years == {2027}
+    assert config.uncovered_years == "refuse"
     assert CalendarConfig.from_dict(config.to_dict()) == config
 
 
@@ -577,6 +649,7 @@ def test_config_from_toml_and_back() -> None:
         {"summer": {"start": "05-01", "periods": ["08:00-12:00"]}},
         {"summer": {"start": "5/1", "end": "09-30", "periods": ["08:00-12:00"]}},
         {"working_day_hours": "eight"},
+        {"uncovered_years": "guess"},
     ],
 )
 def test_bad_config_dict(data: dict[str, object]) -> None:
