@@ -24,29 +24,39 @@ an existing database with the right number of cases is reused (--fresh rebuilds 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
+import random
+import shutil
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
-from sqlalchemy import Engine, func, select, text
+from fastapi import Header, Request, Response
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
-from bench.harness import Figure, Suite, percentile
+from bench.harness import (
+    CLIENTS,
+    Call,
+    Figure,
+    Suite,
+    free_port,
+    load,
+    percentile,
+    serve,
+    serve_cityops,
+    uvicorn_options,
+)
+from cityops.api.v1.cases import CaseIn  # the bare baseline validates the intake's own body
 from cityops.services import cases as svc
 from cityops.services.users import add_user, get_user
 from cityops.sim.bulk import BulkConfig, generate
@@ -62,8 +72,6 @@ PG_ADMIN = os.environ.get(
     "CITYOPS_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 BENCH_DIR = Path(os.environ.get("CITYOPS_BENCH_DIR", "/tmp/cityops-bench"))
-CLIENTS = 16
-REQUESTS_PER_CLIENT = 60
 OPEN = [
     "reported",
     "pending_dispatch",
@@ -95,7 +103,7 @@ def database_url(backend: str, n: int, fresh: bool) -> str:
             for p in BENCH_DIR.glob(f"cases-{_label(n)}.db*"):
                 p.unlink()
         return f"sqlite:///{path}"
-    name = f"cityops_bench_{_label(n).lower()}"
+    name = os.environ.get("CITYOPS_BENCH_PG_DB") or f"cityops_bench_{_label(n).lower()}"
     with psycopg.connect(_pg_conninfo(PG_ADMIN), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists and fresh:
@@ -112,6 +120,10 @@ def prepare(engine: Engine, n: int, suite: Suite) -> None:
     sessions = session_factory(engine)
     with sessions() as s:
         have = s.scalar(select(func.count()).select_from(Case)) or 0
+    if have > n:  # the history and the reports earlier intake runs posted
+        _forget_posts(engine, n)
+        with sessions() as s:
+            have = s.scalar(select(func.count()).select_from(Case)) or 0
     if have == n:
         print(f"  reusing {have:,} cases", flush=True)
         return
@@ -178,165 +190,246 @@ def raw_insert_loop(engine: Engine, rows: int, *, per_row_commit: bool) -> float
 
 # --- HTTP intake ---------------------------------------------------------------------------------
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 
 
-BARE_APP = """
-from fastapi import FastAPI
-from pydantic import BaseModel
-import uvicorn, sys
-
-class In(BaseModel):
-    source: str
-    type_code: str
-    description: str
-    lon: float
-    lat: float
-
-app = FastAPI()
-
-@app.post("/api/v1/cases", status_code=201)
-def create(body: In) -> dict[str, object]:
-    return {"case": {"id": 1, "number": "x", "state": "reported"}}
-
-@app.get("/healthz")
-def health() -> dict[str, str]:
-    return {"status": "ok"}
-
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
-"""
+def _forget_posts(engine: Engine, n: int) -> None:
+    """Remove the cases earlier intake runs posted (ids after the history's): every run starts
+    from the same history, and posts do not pile up as open duplicate candidates of today."""
+    with engine.begin() as conn:
+        posted = conn.execute(text("SELECT count(*) FROM cases WHERE id > :n"), {"n": n}).scalar()
+        if posted:
+            t0 = time.perf_counter()
+            conn.execute(text("DELETE FROM public_submission WHERE case_id > :n"), {"n": n})
+            for table in ("outbox", "task", "case_stage", "case_log"):
+                conn.execute(text(f"DELETE FROM {table} WHERE case_id > :n"), {"n": n})
+            conn.execute(text("DELETE FROM cases WHERE id > :n"), {"n": n})
+            print(f"  removed {posted:,} posted cases in {time.perf_counter() - t0:.1f} s")
 
 
-@contextlib.contextmanager
-def server(url: str | None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`cityops serve` on ``url`` (or the bare FastAPI app) in its own process."""
-    port = _free_port()
-    env = {**os.environ, "CITYOPS_DATABASE_URL": url or "", "CITYOPS_PORT": str(port)}
-    tmp = tempfile.mkdtemp(prefix="cityops-bench-")
-    env["CITYOPS_DATA_DIR"] = tmp
-    env["CITYOPS_SECRET_KEY"] = "bench-secret-key-that-is-long-enough-0123456789"
-    if url:
-        cmd = [sys.executable, "-m", "cityops.cli", "serve", "--port", str(port)]
-    else:
-        cmd = [sys.executable, "-c", BARE_APP, str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"server did not start: {err[-2000:]}")
-            time.sleep(0.2)
-        yield base, proc
-    finally:
-        proc.send_signal(signal.SIGINT)
+def _open311_key(engine: Engine) -> str:
+    """An Open311 API key allowing 1,000,000 POSTs a minute (plain text kept in the database
+    directory's key file: a throw-away database)."""
+    from cityops.services import open311
+    from cityops.store.schema import ApiKey
+
+    sessions = session_factory(engine)
+    with transaction(sessions) as s:
+        for row in s.scalars(select(ApiKey).where(ApiKey.name == "bench-intake")):
+            row.revoked_at = END  # keys of earlier runs (only the hash is stored)
+        row, key = open311.create_key(s, "bench-intake", rate_per_minute=10_000)
+        s.execute(update(ApiKey).where(ApiKey.id == row.id).values(rate_per_minute=1_000_000))
+    return key
+
+
+def _places(engine: Engine, n: int, rng: random.Random) -> list[tuple[float, float, str]]:
+    """Places and types of cases drawn at random from the history, moved by up to ~20 m: the
+    city's own spread of places and problems (the duplicate probe sees realistic neighbours)."""
+    from cityops.geo.index import OutsideCity
+    from cityops.services.geography import spatial_index
+
+    ids = rng.sample(range(1, n + 1), min(4000, n))
+    with session_factory(engine)() as s:
+        index = spatial_index(s)
+        drawn = s.execute(
+            select(Case.lon, Case.lat, Case.type_code).where(
+                Case.id.in_(ids), Case.type_code.is_not(None), Case.lon.is_not(None)
+            )
+        ).all()
+    places = []
+    for lon, lat, code in drawn:
+        p = (lon + rng.uniform(-2e-4, 2e-4), lat + rng.uniform(-2e-4, 2e-4))
         try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            index.locate(*p)
+        except OutsideCity:
+            continue
+        places.append((p[0], p[1], code))
+    return places
 
 
-def peak_rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def load(
-    base: str, headers: dict[str, str], make_body: Callable[[int, int], dict[str, Any]]
-) -> tuple[float, list[float], int]:
-    """``CLIENTS`` threads posting ``REQUESTS_PER_CLIENT`` cases each: (req/s, latencies, errors)."""
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(CLIENTS)
-
-    def client(k: int) -> None:
-        mine: list[float] = []
-        bad: list[str] = []
-        with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
-            barrier.wait()
-            for i in range(REQUESTS_PER_CLIENT):
-                t = time.perf_counter()
-                r = http.post("/api/v1/cases", json=make_body(k, i))
-                mine.append(time.perf_counter() - t)
-                if r.status_code not in (200, 201):
-                    bad.append(f"{r.status_code} {r.text[:200]}")
-        with lock:
-            latencies.extend(mine)
-            errors.extend(bad)
-
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
-    t0 = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    took = time.perf_counter() - t0
-    for e in sorted(set(errors))[:5]:
-        print(f"  error: {e}", flush=True)
-    return len(latencies) / took, latencies, len(errors)
-
-
-def intake(url: str, suite: Suite, points: list[tuple[float, float]]) -> None:
-    def body(k: int, i: int) -> dict[str, Any]:
-        lon, lat = points[(k * REQUESTS_PER_CLIENT + i) % len(points)]
-        return {
+def intake_calls(
+    token: str, places: list[tuple[float, float, str]], run_id: int, count: int
+) -> list[Call]:
+    """``count`` different reports for POST /api/v1/cases, each with its own Idempotency-Key."""
+    calls = []
+    for i in range(count):
+        lon, lat, code = places[i % len(places)]
+        body = {
             "source": "patrol",
-            "type_code": "06036",
-            "description": f"基准测试：乱堆杂物 {k}-{i}",
-            "lon": lon,
-            "lat": lat,
+            "type_code": code,
+            "description": f"基准测试：监督员上报 {run_id}-{i}，请尽快处理",
+            "lon": round(lon, 7),
+            "lat": round(lat, 7),
+            "address": "基准测试地址",
         }
+        headers = (("Authorization", f"Bearer {token}"), ("Idempotency-Key", f"bench-{run_id}-{i}"))
+        calls.append(
+            Call(
+                "POST",
+                "/api/v1/cases",
+                json.dumps(body, ensure_ascii=False),
+                "application/json",
+                headers,
+            )
+        )
+    return calls
 
-    with server(None) as (base, bare_proc):
-        bare_rps, bare_lat, _ = load(base, {}, body)
-        bare_rss = peak_rss_mib(bare_proc.pid)
-    with server(url) as (base, proc):
+
+def open311_calls(
+    key: str, places: list[tuple[float, float, str]], run_id: int, count: int
+) -> list[Call]:
+    """``count`` different form-encoded Open311 reports (public source)."""
+    calls = []
+    for i in range(count):
+        lon, lat, code = places[(i * 7 + 3) % len(places)]
+        form = {
+            "api_key": key,
+            "service_code": code,
+            "lat": f"{lat:.6f}",
+            "long": f"{lon:.6f}",
+            "description": f"基准测试上报 {run_id}-{i}：井盖松动，请尽快处理",
+            "email": "bench@example.com",
+            "first_name": "测",
+            "last_name": "试",
+        }
+        calls.append(Call("POST", "/open311/v2/requests.json", urlencode(form)))
+    return calls
+
+
+def _baseline_main(port: int, body_file: str) -> None:
+    """The bare FastAPI app: the intake's own request model (``CaseIn``, the same validation)
+    and Idempotency-Key header, an ``async`` handler answering the app's own response bytes;
+    the Open311 POST parses the form. The floor of HTTP + framework + body validation."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    from cityops.api.server import uvicorn_options
+
+    json_type = "application/json"
+    answer = Path(body_file).read_bytes()
+    app = FastAPI()
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/api/v1/cases", status_code=201)
+    async def create(
+        body: CaseIn,
+        idempotency_key: Annotated[
+            str | None, Header(alias="Idempotency-Key", max_length=100)
+        ] = None,
+    ) -> Response:
+        return Response(answer, status_code=201, media_type=json_type)
+
+    @app.post("/open311/v2/requests.json")
+    async def post(request: Request) -> Response:
+        form = await request.form()
+        out = f'[{{"service_request_id":"{len(form)}","service_notice":"ok"}}]'
+        return Response(out.encode(), media_type=json_type)
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options())
+
+
+def _verify_sample(engine: Engine, n: int, k: int = 50) -> str:
+    """Audit of ``k`` of the cases the run created: hash chain and log replay."""
+    sessions = session_factory(engine)
+    with sessions() as s:
+        ids = list(s.scalars(select(Case.id).where(Case.id > n).order_by(func.random()).limit(k)))
+        bad = sum(1 for i in ids if svc.verify_case(s, i))
+        total = s.scalar(select(func.count()).select_from(Case).where(Case.id > n)) or 0
+    return f"{total:,} cases created, audit of {len(ids)}: {bad} with problems"
+
+
+def intake(
+    url: str,
+    n: int,
+    suite: Suite,
+    *,
+    seconds: float = 10.0,
+    warmup: float = 2.0,
+    client: str = "raw",
+) -> None:
+    engine = make_engine(url)
+    _forget_posts(engine, n)
+    run_id = int(time.time()) % 1_000_000
+    places = _places(engine, n, random.Random(run_id))
+    key = _open311_key(engine)
+    data_dir = Path(tempfile.mkdtemp(prefix="cityops-bench-intake-"))
+    (data_dir / "open311.toml").write_text(
+        "# bench: no per-address limit, no repeat rule (the figures are of the intake itself)\n"
+        "ip_rate_per_minute = 0\nduplicate_window_minutes = 0\n",
+        "utf-8",
+    )
+    env = {"CITYOPS_DATABASE_URL": url, "CITYOPS_DATA_DIR": str(data_dir)}
+    env["CITYOPS_SECRET_KEY"] = SECRET
+    count = 60_000  # more than 16 clients post in warm-up + measurement: every report is new
+    pg = engine.dialect.name == "postgresql"
+    target_rps = 800 if pg else 1000
+    with serve_cityops(env) as app:
         token = httpx.post(
-            f"{base}/api/v1/auth/token",
+            f"{app.base}/api/v1/auth/token",
             data={"username": BENCH_USER, "password": BENCH_PASSWORD},
             timeout=30,
         ).json()["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        # Warm: the first intake loads the spatial index (67k grids) and the caches. Cold, 16
-        # concurrent first requests each build their own index (services/geography.py
-        # spatial_index has no lock around the build) and the peak RSS triples.
-        httpx.post(f"{base}/api/v1/cases", json=body(99, 0), headers=auth, timeout=60)
-        rps, lat, errors = load(base, auth, body)
+        cases_calls = intake_calls(token, places, run_id, count)
+        o311_calls = open311_calls(key, places, run_id, count)
+        # Warm: the spatial index (67k grids), calendars, rules, the token cache; the app's own
+        # answer (one intake) is what the baseline sends back.
+        warm = httpx.post(
+            f"{app.base}/api/v1/cases",
+            content=json.dumps({**json.loads(cases_calls[-1].body), "description": "warm"}),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            timeout=60,
+        )
+        warm.raise_for_status()
+        r = httpx.post(
+            f"{app.base}/open311/v2/requests.json",
+            content=o311_calls[-1].body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            timeout=60,
+        )
+        r.raise_for_status()
+        with tempfile.NamedTemporaryFile(suffix=".json") as answer:
+            answer.write(warm.content)
+            answer.flush()
+            port = free_port()
+            cmd = [sys.executable, "-m", "bench.cases", "baseline", str(port), answer.name]
+            with serve(cmd, dict(os.environ), port) as bare:
+                bare_cases = load(bare, cases_calls, seconds=seconds, warmup=warmup, client=client)
+                print(f"  POST /api/v1/cases: baseline {bare_cases.summary()}", flush=True)
+                bare_o311 = load(bare, o311_calls, seconds=seconds, warmup=warmup, client=client)
+                print(f"  POST open311: baseline {bare_o311.summary()}", flush=True)
+                bare_rss = bare.peak_rss_mib()
+        got = load(app, cases_calls, seconds=seconds, warmup=warmup, client=client)
+        got311 = load(app, o311_calls, seconds=seconds, warmup=warmup, client=client)
         # Reads on the same server before reading its peak memory: a department's queue.
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
+        with httpx.Client(base_url=app.base, headers={"Authorization": f"Bearer {token}"}) as h:
             for _ in range(50):
-                http.get("/api/v1/cases", params={"page_size": 50})
-        rss = peak_rss_mib(proc.pid)
-    engine = make_engine(url)
+                h.get("/api/v1/cases", params={"page_size": 50})
+        rss = app.peak_rss_mib()
+    audit = _verify_sample(engine, n)
     raw = raw_insert_loop(engine, 2000, per_row_commit=True)
     engine.dispose()
-    suite.add(
-        Figure(
-            f"intake over HTTP, {CLIENTS} clients",
-            rps,
-            "req/s",
-            f"bare FastAPI POST: {bare_rps:,.0f} req/s (p50 {percentile(bare_lat, 50) * 1e3:.1f} "
-            f"ms); raw insert + commit loop: {raw:,.0f} rows/s",
-            "",
-            None,
-            f"p50 {percentile(lat, 50) * 1e3:.0f} ms, p99 {percentile(lat, 99) * 1e3:.0f} ms, "
-            f"{len(lat)} requests, {errors} errors",
+    shutil.rmtree(data_dir, ignore_errors=True)
+    for name, a, b, target in (
+        ("POST /api/v1/cases (JSON, staff token, Idempotency-Key)", got, bare_cases, target_rps),
+        ("POST /open311/v2/requests.json (form, api_key)", got311, bare_o311, 800),
+    ):
+        error = f"; e.g. {a.sample_error[:160]}" if a.errors else ""
+        p99_target = name.startswith("POST /api/v1/cases")
+        suite.add(
+            Figure(
+                f"{name}, {CLIENTS} clients",
+                a.rps,
+                "req/s",
+                f"bare FastAPI validating the same body: {b.summary()}",
+                f"≥ {target:,} req/s" + (", p99 < 50 ms" if p99_target else ""),
+                a.errors == 0 and a.rps >= target and (not p99_target or a.ms(99) < 50),
+                f"p50 {a.ms(50):.1f} ms, p95 {a.ms(95):.1f} ms, p99 {a.ms(99):.1f} ms; "
+                f"{len(a.latencies):,} requests, {a.errors} errors{error}",
+            )
         )
-    )
     suite.add(
         Figure(
             "server peak RSS (after intake and queue reads)",
@@ -345,6 +438,7 @@ def intake(url: str, suite: Suite, points: list[tuple[float, float]]) -> None:
             f"bare FastAPI server: {bare_rss:.0f} MiB",
             "< 400 MB",
             rss < 400 / 1.048576,
+            f"{audit}; raw one-row insert + commit loop on the same database: {raw:,.0f} rows/s",
         )
     )
 
@@ -554,47 +648,101 @@ def queries(engine: Engine, suite: Suite) -> None:
             s.rollback()
 
 
-def intake_points(engine: Engine) -> list[tuple[float, float]]:
-    with Session(engine) as s:
-        return [
-            (float(x), float(y))
-            for x, y in s.execute(
-                select(Case.lon, Case.lat).where(Case.grid_code.like("410204%")).limit(2000)
-            )
-        ]
-
-
-def run(backend: str, n: int, fresh: bool) -> Suite:
+def run(
+    backend: str,
+    n: int,
+    fresh: bool,
+    *,
+    only: str = "all",
+    seconds: float = 10.0,
+    warmup: float = 2.0,
+    client: str = "raw",
+) -> list[Suite]:
+    load_avg = f"Load average at the start: {os.getloadavg()[0]:.1f} (the 2 cores may be shared)."
     suite = Suite(
         f"cases-{backend}-{_label(n)}",
         f"{backend}, {n:,} cases of history (bulk generator, Kaifeng's four districts, 100 m "
         "grids, ~3,000 cases a day ending 2026-11-25). Queries run in the benchmark process "
-        "through the services; intake through `cityops serve` in its own process. "
-        f"Load average at the start: {os.getloadavg()[0]:.1f} (the 2 cores may be shared).",
+        f"through the services; intake figures are in section intake-{backend}-{_label(n)}. "
+        + load_avg,
+    )
+    opts = uvicorn_options()
+    stack = f"uvicorn, {opts.get('loop', 'asyncio')} + {opts.get('http', 'h11')}"
+    intake_suite = Suite(
+        f"intake-{backend}-{_label(n)}",
+        f"Case intake on {backend} with {n:,} cases of history (the database of section "
+        f"cases-{backend}-{_label(n)}). The app is one `cityops serve` process ({stack}, "
+        "access log to /dev/null); the baseline is a bare FastAPI app in its own process on the "
+        "same server stack whose async handlers validate the same body (the intake's own "
+        "`CaseIn` model and Idempotency-Key header; the Open311 POST parses the form) and "
+        "answer the app's own response bytes: the floor of HTTP + framework + validation. The "
+        f"load is bench/harness.py's client, one separate process with {CLIENTS} keep-alive "
+        + (
+            "connections (asyncio, requests written to the sockets directly)"
+            if client == "raw"
+            else "connections (httpx.AsyncClient)"
+        )
+        + f", {warmup:.0f} s of warm-up then {seconds:.0f} s measured per figure; client and "
+        "server share the machine's cores. Every request is a new report (its own "
+        "Idempotency-Key) at the place and of the type of a random case of the history, moved "
+        "by up to 20 m; /api/v1/cases as a supervisor (patrol, bearer token), Open311 as the "
+        "public (api_key). " + load_avg,
     )
     print(f"== {suite.name}", flush=True)
     url = database_url(backend, n, fresh)
     engine = make_engine(url)
     prepare(engine, n, suite)
-    queries(engine, suite)
-    intake(url, suite, intake_points(engine))
+    out = []
+    if only in ("all", "queries"):
+        queries(engine, suite)
+        out.append(suite)
     engine.dispose()
-    return suite
+    if only in ("all", "intake"):
+        print(f"== {intake_suite.name}", flush=True)
+        intake(url, n, intake_suite, seconds=seconds, warmup=warmup, client=client)
+        out.append(intake_suite)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", nargs="?", default="run", choices=["run", "baseline"])
+    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--cases", type=int, action="append", help="history size; repeat")
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql"])
     parser.add_argument("--fresh", action="store_true", help="rebuild the databases")
+    parser.add_argument(
+        "--only",
+        choices=["all", "queries", "intake"],
+        default="all",
+        help="queries (section cases-…) or intake over HTTP (section intake-…); default both",
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured per HTTP figure")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up per HTTP figure")
+    parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="load client")
+    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
     args = parser.parse_args(argv)
+    if args.mode == "baseline":
+        _baseline_main(int(args.args[0]), args.args[1])
+        return
     for n in args.cases or [1_000_000]:
         for backend in args.backend or ["sqlite", "postgresql"]:
-            suite = run(backend, n, args.fresh)
-            suite.write()
-            print(
-                json.dumps({f.name: round(f.value, 3) for f in suite.figures}, ensure_ascii=False)
-            )
+            for suite in run(
+                backend,
+                n,
+                args.fresh,
+                only=args.only,
+                seconds=args.seconds,
+                warmup=args.warmup,
+                client=args.client,
+            ):
+                if not args.no_write:
+                    suite.write()
+                print(
+                    json.dumps(
+                        {f.name: round(f.value, 3) for f in suite.figures}, ensure_ascii=False
+                    )
+                )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ subject type (``compare=False``), the same with the change against the previous 
 month's log once) and a bare ``GROUP BY department`` of the month's handling runs.
 
 Databases: SQLite files under $CITYOPS_BENCH_DIR (default /tmp/cityops-bench), PostgreSQL
-databases ``cityops_evalbench_<cases>`` on $CITYOPS_BENCH_PG (default the local server, user
-postgres); an existing database with the right number of cases is reused unless --fresh.
+databases ``cityops_evalbench_<cases>`` (or $CITYOPS_BENCH_PG_DB, ``{cases}`` replaced) on
+$CITYOPS_BENCH_PG (default the local server, user postgres); an existing database with the right
+number of cases is reused unless --fresh.
 """
 
 from __future__ import annotations
@@ -40,15 +41,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from bench.harness import Figure, Suite
 from cityops.core.evaluation import EvaluationPeriod, SubjectType
-from cityops.services import evaluation
+from cityops.services import dashboard, evaluation
 from cityops.store.db import make_engine, session_factory
 from cityops.store.migrate import upgrade
-from cityops.store.schema import Base, Case, CaseLogRow, CaseStageRow
+from cityops.store.schema import Base, Case, CaseLogRow, CaseStageRow, User, UserRole
 
 TZ = ZoneInfo("Asia/Shanghai")
 END = datetime(2026, 11, 1, tzinfo=TZ)  # history ends here; October 2026 is evaluated
@@ -60,8 +62,7 @@ BENCH_DIR = Path(os.environ.get("CITYOPS_BENCH_DIR", "/tmp/cityops-bench"))
 PG_ADMIN = os.environ.get(
     "CITYOPS_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-PROPOSED = "ix_case_log_action_at_cover"
-PROPOSED_COLS = "(action, at, case_id, actor_id)"
+LEADER = 9000  # a leader for the dashboard (centre role: no data scope)
 LIMITS_H = [(2, "2工作时"), (4, "4工作时"), (8, "1工作日"), (24, "3工作日"), (40, "5工作日")]
 MIN = 60
 
@@ -759,13 +760,36 @@ def build(engine: Engine, n: int, per_month: int) -> dict[str, int]:
 # --- measuring ---------------------------------------------------------------------------------------
 
 
-def median_of(fn: Callable[[], object], runs: int = 3) -> tuple[float, list[float]]:
+BACKEND_PIDS: set[int] = set()  # PostgreSQL server processes of this benchmark's connections
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its PostgreSQL server processes: what a run costs
+    whatever else the shared cores are doing (wall times on a loaded machine are not)."""
+    total = time.process_time()
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in BACKEND_PIDS:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        except OSError:
+            pass
+    return total
+
+
+def median_of(
+    fn: Callable[[], object], runs: int = 3, cpu: list[float] | None = None
+) -> tuple[float, list[float]]:
+    """Median wall time of ``runs`` calls after a warm-up; their CPU times go to ``cpu``."""
     fn()  # warm-up
     samples = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)
+        if cpu is not None:
+            cpu.append(cpu_seconds() - c0)
     return statistics.median(samples), samples
 
 
@@ -778,7 +802,9 @@ def database(backend: str, n: int, fresh: bool) -> tuple[Engine, bool]:
             path.unlink()
         engine = make_engine(f"sqlite:///{path}")
     else:
-        name = f"cityops_evalbench_{n}"
+        # $CITYOPS_BENCH_PG_DB names the database ({cases} is the history size), so sessions
+        # sharing a server do not clash.
+        name = os.environ.get("CITYOPS_BENCH_PG_DB", "cityops_evalbench_{cases}").format(cases=n)
         u = make_url(PG_ADMIN)
         conninfo = f"host={u.host} port={u.port or 5432} user={u.username} dbname={u.database}"
         with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -791,6 +817,13 @@ def database(backend: str, n: int, fresh: bool) -> tuple[Engine, bool]:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"')
         engine = make_engine(u.set(database=name).render_as_string(hide_password=False))
+
+        @event.listens_for(engine, "connect")
+        def _backend(dbapi_conn: Any, _record: Any) -> None:
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid()")
+                BACKEND_PIDS.add(int(cur.fetchone()[0]))
+
     try:
         with engine.connect() as conn:
             have = conn.execute(select(func.count()).select_from(Case)).scalar_one()
@@ -803,9 +836,7 @@ def database(backend: str, n: int, fresh: bool) -> tuple[Engine, bool]:
     return engine, have != n
 
 
-def measure(
-    backend: str, n: int, per_month: int, fresh: bool, proposed: bool = True
-) -> list[Figure]:
+def measure(backend: str, n: int, per_month: int, fresh: bool, kpis: bool = True) -> list[Figure]:
     print(f"{backend}, {n:,} cases, {per_month:,} a month", flush=True)
     engine, build_needed = database(backend, n, fresh)
     figures: list[Figure] = []
@@ -894,11 +925,13 @@ def measure(
     base_runs, _ = median_of(baseline_runs)
     base_rows, _ = median_of(baseline_rows)
     load_before = os.getloadavg()[0]
-    one, samples = median_of(full(False))
+    cpu: list[float] = []
+    one, samples = median_of(full(False), cpu=cpu)
     target = 3.0 if backend == "postgresql" else 5.0
     note = (
-        f"runs {', '.join(f'{x:.2f}' for x in samples)} s; {month_cases:,} cases, "
-        f"{month_logs:,} log rows in the month; load average {load_before:.1f} before"
+        f"runs {', '.join(f'{x:.2f}' for x in samples)} s; CPU {_cpu(cpu)}; "
+        f"{month_cases:,} cases, {month_logs:,} log rows in the month; load average "
+        f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     )
     figures.append(
         Figure(
@@ -913,14 +946,15 @@ def measure(
             note,
         )
     )
-    two, samples = median_of(full(True))
+    cpu = []
+    two, samples = median_of(full(True), cpu=cpu)
     figures.append(
         Figure(
             f"{backend}: the same with change against the previous month",
             two,
             "s",
-            "two months evaluated",
-            note=f"runs {', '.join(f'{x:.2f}' for x in samples)} s",
+            "two months evaluated (the previous one unpublished)",
+            note=f"runs {', '.join(f'{x:.2f}' for x in samples)} s; CPU {_cpu(cpu)}",
         )
     )
 
@@ -937,41 +971,60 @@ def measure(
                 live=True,
             )
 
-    d, _ = median_of(drill)
-    figures.append(Figure(f"{backend}: drill-down (one department's 应处置数)", d, "s"))
-    if proposed:
-        # The index docs/evaluation.md proposes (not in the migrations): the period's log read
-        # from the index alone. Created, measured, dropped again.
-        t0 = time.perf_counter()
-        with engine.begin() as conn:
-            conn.exec_driver_sql(
-                f"CREATE INDEX IF NOT EXISTS {PROPOSED} ON case_log {PROPOSED_COLS}"
-            )
-        if backend == "postgresql":
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("VACUUM ANALYZE case_log")
-        else:
-            with engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE case_log")
-        made = time.perf_counter() - t0
-        with_ix, samples = median_of(full(False))
-        figures.append(
-            Figure(
-                f"{backend}: month's evaluation, all 8 subject types, with the proposed index",
-                with_ix,
-                "s",
-                f"case_log {PROPOSED_COLS} (built in {made:.0f} s)",
-                f"< {target:g} s (at 10M)",
-                with_ix < target,
-                f"runs {', '.join(f'{x:.2f}' for x in samples)} s",
-            )
+    cpu = []
+    d, samples = median_of(drill, cpu=cpu)
+    figures.append(
+        Figure(
+            f"{backend}: drill-down (one department's 应处置数)",
+            d,
+            "s",
+            "",
+            "< 1 s",
+            d < 1,
+            f"runs {', '.join(f'{x:.2f}' for x in samples)} s; CPU {_cpu(cpu)}",
         )
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP INDEX {PROPOSED}")
+    )
+    if kpis:
+        figures.append(dashboard_kpis(backend, sessions))
     engine.dispose()
     for f in figures:
         print(f"  {f.name}: {f.value:,.2f} {f.unit}  [{f.baseline}]", flush=True)
     return figures
+
+
+def _cpu(samples: list[float], scale: float = 1, unit: str = "s") -> str:
+    """Median CPU time (benchmark process + its PostgreSQL server processes) of the runs."""
+    v = statistics.median(samples) * scale
+    return f"{v:,.0f} {unit}" if v >= 100 else f"{v:.2f} {unit}"
+
+
+def dashboard_kpis(backend: str, sessions: Callable[[], Session]) -> Figure:
+    """The dashboard's KPI set of the month (9 metrics) for a leader, over the same history."""
+    with sessions() as s:
+        if s.get(User, LEADER) is None:
+            s.add(User(id=LEADER, username="bench.ld", display_name="领导", password_hash="x"))
+            s.flush()
+            s.add(UserRole(user_id=LEADER, role="leader"))
+            s.commit()
+        leader = s.get(User, LEADER)
+        assert leader is not None
+        period = dashboard.period_of(PERIOD, END, TZ)
+        cpu: list[float] = []
+        k, samples = median_of(lambda: dashboard.kpis(s, leader, period, END), 5, cpu=cpu)
+        counts = dashboard.kpis(s, leader, period, END).counts
+    ms = k * 1000
+    return Figure(
+        f"{backend}: dashboard KPIs of the month",
+        ms,
+        "ms",
+        "",
+        "< 300 ms (at 10M)",
+        ms < 300,
+        f"dashboard.kpis {PERIOD}, {len(counts)} metrics, median of 5 (runs "
+        f"{', '.join(f'{x * 1000:.0f}' for x in samples)} ms; CPU {_cpu(cpu, 1000, 'ms')}; "
+        f"load average {os.getloadavg()[0]:.1f}): "
+        + ", ".join(f"{m} {n:,}" for m, n in counts.items()),
+    )
 
 
 def main() -> None:
@@ -981,9 +1034,7 @@ def main() -> None:
     ap.add_argument("--backend", action="append", choices=["sqlite", "postgresql"])
     ap.add_argument("--fresh", action="store_true", help="Rebuild the databases")
     ap.add_argument("--no-write", action="store_true", help="Do not update docs/benchmarks.md")
-    ap.add_argument(
-        "--no-proposed", action="store_true", help="Skip measuring with the proposed index"
-    )
+    ap.add_argument("--no-kpis", action="store_true", help="Skip the dashboard KPIs")
     args = ap.parse_args()
     backends = args.backend or ["sqlite", "postgresql"]
     suite = Suite(
@@ -998,7 +1049,7 @@ def main() -> None:
         "do not depend on the depth.",
     )
     for backend in backends:
-        for f in measure(backend, args.cases, args.per_month, args.fresh, not args.no_proposed):
+        for f in measure(backend, args.cases, args.per_month, args.fresh, not args.no_kpis):
             suite.figures.append(f)
     if not args.no_write:
         suite.write()

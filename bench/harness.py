@@ -2,21 +2,44 @@
 
 Each suite owns one section of docs/benchmarks.md (between marker comments), so running one suite
 rewrites only its own figures. Every figure is printed beside the baseline measured in the same run.
+
+HTTP figures share one way of measuring (used by bench/cases.py and bench/open311.py):
+
+- ``serve`` starts a server process (``cityops serve``, or a suite's bare FastAPI baseline) and
+  waits for ``/healthz``; ``Server.peak_rss_mib`` reads its peak RSS; it is stopped with SIGINT
+  (uvicorn's clean shutdown) and killed if it does not stop.
+- ``load`` drives a server from a **separate process** (``python -m bench.harness load PLAN``,
+  its own interpreter, so it does not share the server's GIL): ``clients`` HTTP/1.1 keep-alive
+  connections kept busy from asyncio for a fixed time after a warm-up, the requests written to
+  the sockets directly (a few tens of µs of client CPU per request: client and server share the
+  machine's cores, and a heavier client takes CPU from the server under test); ``client="httpx"``
+  drives the same plan through ``httpx.AsyncClient``. It reports requests/s and latencies.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import platform
 import resource
+import signal
+import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+CLIENTS = 16
 HEADER = """# Benchmarks
 
 Figures written by the benchmark suites in `bench/` (each suite rewrites its own section).
@@ -120,3 +143,284 @@ def percentile(samples: Sequence[float], p: float) -> float:
     if len(samples) == 1:
         return samples[0]
     return statistics.quantiles(samples, n=100, method="inclusive")[int(p) - 1]
+
+
+# --- servers ---------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    def peak_rss_mib(self) -> float:
+        """The server process's peak resident memory (VmHWM) so far."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
+
+@contextmanager
+def serve(
+    cmd: list[str], env: dict[str, str], port: int, *, start_s: float = 120
+) -> Iterator[Server]:
+    """A server process answering ``/healthz`` on ``port``; stdout (uvicorn's access log) to
+    /dev/null, as a service would log to a file; stopped with SIGINT (uvicorn's clean shutdown)."""
+    import httpx
+
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + start_s
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    errors.seek(0)
+                    raise RuntimeError(f"{cmd} did not start: {errors.read().decode()[-3000:]}")
+                time.sleep(0.2)
+            yield Server(base, port, proc)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def serve_cityops(env: dict[str, str]) -> Any:
+    """`cityops serve` (the console script's module, as shipped) on a free port; ``env`` holds
+    the CITYOPS_* settings (database URL, data directory, secret)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "cityops.cli", "serve", "--port", str(port)]
+    return serve(cmd, {**os.environ, **env}, port)
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """The event loop and HTTP parser `cityops serve` runs with (cityops.settings), for bare
+    baselines: the same server stack, so the baseline is the floor of HTTP + framework."""
+    from cityops.api.server import uvicorn_options as of_cityops
+
+    return of_cityops()
+
+
+# --- the load generator (its own process) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str  # with the query string
+    body: str = ""
+    content_type: str = "application/x-www-form-urlencoded"
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def raw(self, host: str) -> bytes:
+        head = f"{self.method} {self.path} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in self.headers)
+        if self.method == "POST":
+            data = self.body.encode()
+            head += f"Content-Type: {self.content_type}\r\nContent-Length: {len(data)}\r\n"
+            return (head + "\r\n").encode() + data
+        return (head + "\r\n").encode()
+
+
+@dataclass
+class Load:
+    rps: float
+    latencies: list[float]  # seconds
+    errors: int
+    sample_error: str
+    bytes_per_response: float
+
+    def ms(self, p: float) -> float:
+        return percentile(self.latencies, p) * 1000
+
+    def summary(self) -> str:
+        return (
+            f"{self.rps:,.0f} req/s, p50 {self.ms(50):.1f} ms, p95 {self.ms(95):.1f} ms, "
+            f"p99 {self.ms(99):.1f} ms"
+        )
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """(status, body, connection kept) of one HTTP/1.1 response."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    lower = head.lower()
+    keep = b"connection: close" not in lower
+    at = lower.find(b"content-length:")
+    if at >= 0:
+        length = int(lower[at + 15 : lower.index(b"\r\n", at)])
+        return status, await reader.readexactly(length), keep
+    if b"transfer-encoding: chunked" in lower:
+        parts: list[bytes] = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                while await reader.readuntil(b"\r\n") != b"\r\n":
+                    pass  # trailers
+                return status, b"".join(parts), keep
+            parts.append((await reader.readexactly(size + 2))[:-2])
+    return status, await reader.read(), False
+
+
+def _result(latencies: list[float], errors: list[str], size: int, took: float) -> dict[str, Any]:
+    return {
+        "rps": len(latencies) / took if took > 0 else 0.0,
+        "latencies": latencies,
+        "errors": len(errors),
+        "sample_error": errors[0] if errors else "",
+        "bytes": size / max(len(latencies), 1),
+    }
+
+
+async def _drive_raw(
+    host: str, port: int, calls: list[Call], clients: int, warmup: float, seconds: float
+) -> dict[str, Any]:
+    raw = [c.raw(f"{host}:{port}") for c in calls]
+    order = iter(range(10**12))
+    t0 = time.perf_counter()
+    measure_from, stop_at = t0 + warmup, t0 + warmup + seconds
+    latencies: list[float] = []
+    errors: list[str] = []
+    sizes = [0]
+    last = [measure_from]
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while True:
+                start = time.perf_counter()
+                if start >= stop_at:
+                    return
+                writer.write(raw[next(order) % len(raw)])
+                status, body, keep = await _read_response(reader)
+                done = time.perf_counter()
+                if start >= measure_from:
+                    latencies.append(done - start)
+                    sizes[0] += len(body)
+                    last[0] = max(last[0], done)
+                    if status >= 300:
+                        errors.append(f"{status} {body[:300].decode(errors='replace')}")
+                if not keep:
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return _result(latencies, errors, sizes[0], last[0] - measure_from)
+
+
+async def _drive_httpx(
+    host: str, port: int, calls: list[Call], clients: int, warmup: float, seconds: float
+) -> dict[str, Any]:
+    import httpx
+
+    order = iter(range(10**12))
+    t0 = time.perf_counter()
+    measure_from, stop_at = t0 + warmup, t0 + warmup + seconds
+    latencies: list[float] = []
+    errors: list[str] = []
+    sizes = [0]
+    last = [measure_from]
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=f"http://{host}:{port}", limits=limits, timeout=60
+    ) as http:
+
+        async def client() -> None:
+            while True:
+                start = time.perf_counter()
+                if start >= stop_at:
+                    return
+                call = calls[next(order) % len(calls)]
+                headers = dict(call.headers)
+                if call.method == "POST":
+                    headers["Content-Type"] = call.content_type
+                    r = await http.post(call.path, content=call.body, headers=headers)
+                else:
+                    r = await http.get(call.path, headers=headers)
+                done = time.perf_counter()
+                if start >= measure_from:
+                    latencies.append(done - start)
+                    sizes[0] += len(r.content)
+                    last[0] = max(last[0], done)
+                    if r.status_code >= 300:
+                        errors.append(f"{r.status_code} {r.text[:300]}")
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+    return _result(latencies, errors, sizes[0], last[0] - measure_from)
+
+
+def _load_main(plan_file: str) -> None:
+    plan = json.loads(Path(plan_file).read_text("utf-8"))
+    calls = [Call(**{**c, "headers": tuple(tuple(h) for h in c["headers"])}) for c in plan["calls"]]
+    drive = _drive_httpx if plan["client"] == "httpx" else _drive_raw
+    result = asyncio.run(
+        drive("127.0.0.1", plan["port"], calls, plan["clients"], plan["warmup"], plan["seconds"])
+    )
+    sys.stdout.write(json.dumps(result))
+
+
+def load(
+    server: Server,
+    calls: Sequence[Call],
+    *,
+    seconds: float,
+    warmup: float,
+    client: str = "raw",
+    clients: int = CLIENTS,
+) -> Load:
+    """``clients`` concurrent connections against ``server`` from a separate process, cycling
+    through ``calls``: ``warmup`` s unmeasured, then ``seconds`` s measured."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(
+            {
+                "port": server.port,
+                "calls": [asdict(c) for c in calls],
+                "clients": clients,
+                "warmup": warmup,
+                "seconds": seconds,
+                "client": client,
+            },
+            f,
+        )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.harness", "load", f.name],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=warmup + seconds + 300,
+        )
+    finally:
+        os.unlink(f.name)
+    r = json.loads(out.stdout)
+    if not r["latencies"]:
+        raise RuntimeError(f"no request completed: {out.stderr.decode()[-2000:]}")
+    return Load(r["rps"], r["latencies"], r["errors"], r["sample_error"], r["bytes"])
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["load"] or len(sys.argv) != 3:
+        raise SystemExit("usage: python -m bench.harness load PLAN.json (used by load())")
+    _load_main(sys.argv[2])

@@ -13,12 +13,12 @@ What it does:
   directory (an ``open311.toml`` with the per-address limit off and the repeat rule off) and an
   API key of 1,000,000 POSTs a minute are kept and reused by later runs (``ready.json`` marks a
   finished build; a killed build is started again).
-- **Servers.** The app is `cityops serve` (uvicorn, one process, as shipped: asyncio + h11, access
-  log on to /dev/null). The baseline is a bare FastAPI app in its own uvicorn process with the
+- **Servers.** The app is `cityops serve` (uvicorn, one process, as shipped: uvloop + httptools
+  when installed, see api/server.py; access log on to /dev/null). The baseline is a bare FastAPI app in its own uvicorn process with the
   same settings, answering the same four paths from ``async`` handlers that do no work: the
   GETs with the app's own bodies captured before measuring (same bytes on the wire), the POST
   by parsing the form and answering a one-element array. It is the floor of HTTP + framework.
-- **Load.** A separate process (`python -m bench.open311 load …`, its own interpreter, so it does
+- **Load.** bench/harness.py's load client: a separate process (its own interpreter, so it does
   not share the server's GIL) keeps 16 HTTP/1.1 keep-alive connections busy from asyncio for a
   fixed time after a warm-up, and reports requests/s and p50/p95/p99 latency. By default the
   requests are written to the sockets directly (a few tens of µs of client CPU per request:
@@ -35,19 +35,13 @@ What it does:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -57,13 +51,24 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from bench.harness import Figure, Suite, percentile
+from bench.harness import (
+    CLIENTS,
+    Call,
+    Figure,
+    Load,
+    Server,
+    Suite,
+    free_port,
+    load,
+    serve,
+    serve_cityops,
+    uvicorn_options,
+)
 
 TZ = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(os.environ.get("CITYOPS_BENCH_DIR", "/tmp/cityops-bench"))
 PREFIX = "/open311/v2"
-CLIENTS = 16
 WINDOW_DAYS = 30
 SECRET = "bench-secret-key-that-is-long-enough-0311-0311"
 
@@ -185,61 +190,8 @@ def _schema_indexes(url: str) -> None:
 # --- the servers ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    base: str
-    port: int
-    proc: subprocess.Popen[bytes]
-
-    def peak_rss_mib(self) -> float:
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return 0.0
-
-
-@contextmanager
-def serve(cmd: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
-    """A server process; stdout (uvicorn's access log) to /dev/null, as a service would log to
-    a file; stopped with SIGINT (uvicorn's clean shutdown)."""
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    errors.seek(0)
-                    raise RuntimeError(f"{cmd} did not start: {errors.read().decode()[-3000:]}")
-                time.sleep(0.2)
-            yield Server(base, port, proc)
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 def _app_env(bench: Bench) -> dict[str, str]:
     return {
-        **os.environ,
         "CITYOPS_DATABASE_URL": bench.url,
         "CITYOPS_DATA_DIR": str(bench.data_dir),
         "CITYOPS_SECRET_KEY": SECRET,
@@ -248,15 +200,18 @@ def _app_env(bench: Bench) -> dict[str, str]:
 
 def serve_app(bench: Bench) -> Any:
     """`cityops serve` (the console script's module) on a free port."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "cityops.cli", "serve", "--port", str(port)]
-    return serve(cmd, _app_env(bench), port)
+    return serve_cityops(_app_env(bench))
 
 
 def serve_baseline(bodies: Path) -> Any:
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "bench.open311", "baseline", str(port), str(bodies)]
     return serve(cmd, {**os.environ}, port)
+
+
+def _stack() -> str:
+    opts = uvicorn_options()
+    return f"{opts.get('loop', 'asyncio')} + {opts.get('http', 'h11')}"
 
 
 def _baseline_main(port: int, bodies_dir: str) -> None:
@@ -291,205 +246,8 @@ def _baseline_main(port: int, bodies_dir: str) -> None:
         body = f'[{{"service_request_id":"{len(form)}","service_notice":"ok"}}]'
         return Response(body.encode(), media_type=json_type)
 
-    uvicorn.run(app, host="127.0.0.1", port=port)  # the defaults `cityops serve` uses
-
-
-# --- the load generator (its own process) ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Call:
-    method: str
-    path: str  # with the query string
-    body: str = ""  # application/x-www-form-urlencoded
-
-    def raw(self, host: str) -> bytes:
-        head = f"{self.method} {self.path} HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n"
-        if self.method == "POST":
-            data = self.body.encode()
-            head += (
-                "Content-Type: application/x-www-form-urlencoded\r\n"
-                f"Content-Length: {len(data)}\r\n"
-            )
-            return (head + "\r\n").encode() + data
-        return (head + "\r\n").encode()
-
-
-@dataclass
-class Load:
-    rps: float
-    latencies: list[float]  # seconds
-    errors: int
-    sample_error: str
-    bytes_per_response: float
-
-    def ms(self, p: float) -> float:
-        return percentile(self.latencies, p) * 1000
-
-    def summary(self) -> str:
-        return (
-            f"{self.rps:,.0f} req/s, p50 {self.ms(50):.1f} ms, p95 {self.ms(95):.1f} ms, "
-            f"p99 {self.ms(99):.1f} ms"
-        )
-
-
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    """(status, body, connection kept) of one HTTP/1.1 response."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    lower = head.lower()
-    keep = b"connection: close" not in lower
-    at = lower.find(b"content-length:")
-    if at >= 0:
-        length = int(lower[at + 15 : lower.index(b"\r\n", at)])
-        return status, await reader.readexactly(length), keep
-    if b"transfer-encoding: chunked" in lower:
-        parts: list[bytes] = []
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            if size == 0:
-                while await reader.readuntil(b"\r\n") != b"\r\n":
-                    pass  # trailers
-                return status, b"".join(parts), keep
-            parts.append((await reader.readexactly(size + 2))[:-2])
-    return status, await reader.read(), False
-
-
-async def _drive_raw(
-    host: str, port: int, calls: list[Call], clients: int, warmup: float, seconds: float
-) -> dict[str, Any]:
-    raw = [c.raw(f"{host}:{port}") for c in calls]
-    order = iter(range(10**12))
-    t0 = time.perf_counter()
-    measure_from, stop_at = t0 + warmup, t0 + warmup + seconds
-    latencies: list[float] = []
-    errors: list[str] = []
-    sizes = [0]
-    last = [measure_from]
-
-    async def client() -> None:
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            while True:
-                start = time.perf_counter()
-                if start >= stop_at:
-                    return
-                writer.write(raw[next(order) % len(raw)])
-                status, body, keep = await _read_response(reader)
-                done = time.perf_counter()
-                if start >= measure_from:
-                    latencies.append(done - start)
-                    sizes[0] += len(body)
-                    last[0] = max(last[0], done)
-                    if status >= 300:
-                        errors.append(f"{status} {body[:300].decode(errors='replace')}")
-                if not keep:
-                    writer.close()
-                    reader, writer = await asyncio.open_connection(host, port)
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(client() for _ in range(clients)))
-    took = last[0] - measure_from
-    return {
-        "rps": len(latencies) / took if took > 0 else 0.0,
-        "latencies": latencies,
-        "errors": len(errors),
-        "sample_error": errors[0] if errors else "",
-        "bytes": sizes[0] / max(len(latencies), 1),
-    }
-
-
-async def _drive_httpx(
-    host: str, port: int, calls: list[Call], clients: int, warmup: float, seconds: float
-) -> dict[str, Any]:
-    order = iter(range(10**12))
-    t0 = time.perf_counter()
-    measure_from, stop_at = t0 + warmup, t0 + warmup + seconds
-    latencies: list[float] = []
-    errors: list[str] = []
-    sizes = [0]
-    last = [measure_from]
-    form = {"Content-Type": "application/x-www-form-urlencoded"}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(
-        base_url=f"http://{host}:{port}", limits=limits, timeout=60
-    ) as http:
-
-        async def client() -> None:
-            while True:
-                start = time.perf_counter()
-                if start >= stop_at:
-                    return
-                call = calls[next(order) % len(calls)]
-                if call.method == "POST":
-                    r = await http.post(call.path, content=call.body, headers=form)
-                else:
-                    r = await http.get(call.path)
-                done = time.perf_counter()
-                if start >= measure_from:
-                    latencies.append(done - start)
-                    sizes[0] += len(r.content)
-                    last[0] = max(last[0], done)
-                    if r.status_code >= 300:
-                        errors.append(f"{r.status_code} {r.text[:300]}")
-
-        await asyncio.gather(*(client() for _ in range(clients)))
-    took = last[0] - measure_from
-    return {
-        "rps": len(latencies) / took if took > 0 else 0.0,
-        "latencies": latencies,
-        "errors": len(errors),
-        "sample_error": errors[0] if errors else "",
-        "bytes": sizes[0] / max(len(latencies), 1),
-    }
-
-
-def _load_main(plan_file: str) -> None:
-    plan = json.loads(Path(plan_file).read_text("utf-8"))
-    calls = [Call(**c) for c in plan["calls"]]
-    drive = _drive_httpx if plan["client"] == "httpx" else _drive_raw
-    result = asyncio.run(
-        drive(
-            "127.0.0.1",
-            plan["port"],
-            calls,
-            plan["clients"],
-            plan["warmup"],
-            plan["seconds"],
-        )
-    )
-    sys.stdout.write(json.dumps(result))
-
-
-def load(server: Server, calls: list[Call], *, seconds: float, warmup: float, client: str) -> Load:
-    """``CLIENTS`` concurrent connections against ``server`` from a separate process."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(
-            {
-                "port": server.port,
-                "calls": [c.__dict__ for c in calls],
-                "clients": CLIENTS,
-                "warmup": warmup,
-                "seconds": seconds,
-                "client": client,
-            },
-            f,
-        )
-    try:
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.open311", "load", f.name],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            timeout=warmup + seconds + 300,
-        )
-    finally:
-        os.unlink(f.name)
-    r = json.loads(out.stdout)
-    if not r["latencies"]:
-        raise RuntimeError(f"no request completed: {out.stderr.decode()[-2000:]}")
-    return Load(r["rps"], r["latencies"], r["errors"], r["sample_error"], r["bytes"])
+    # the server stack `cityops serve` uses (event loop, HTTP parser)
+    uvicorn.run(app, host="127.0.0.1", port=port, **uvicorn_options())
 
 
 # --- the requests ------------------------------------------------------------------------------------
@@ -657,7 +415,7 @@ def run(
         f"Open311 GeoReport v2 on SQLite with {n:,} cases of history (bulk generator: Kaifeng's "
         "four districts, 100 m grids, 3,000 cases a day, a quarter reported by the public; every "
         "case of a public matter type is listed by Open311). The app is one `cityops serve` "
-        "process (uvicorn, asyncio + h11, access log to /dev/null); the baseline is a bare "
+        f"process (uvicorn, {_stack()}, access log to /dev/null); the baseline is a bare "
         "FastAPI app in its own uvicorn process answering the same paths from async handlers "
         "with the app's own bodies (the POST parses the form): the floor of HTTP + framework. "
         "The load is one separate process with "
@@ -734,9 +492,7 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "mode", nargs="?", default="run", choices=["run", "prepare", "baseline", "load"]
-    )
+    parser.add_argument("mode", nargs="?", default="run", choices=["run", "prepare", "baseline"])
     parser.add_argument("args", nargs="*")
     parser.add_argument("--cases", type=int, default=1_000_000, help="history size")
     parser.add_argument("--fresh", action="store_true", help="rebuild the database")
@@ -749,8 +505,6 @@ def main() -> None:
         prepare(ns.cases, ns.fresh)
     elif ns.mode == "baseline":
         _baseline_main(int(ns.args[0]), ns.args[1])
-    elif ns.mode == "load":
-        _load_main(ns.args[0])
     else:
         suite = run(
             ns.cases, fresh=ns.fresh, seconds=ns.seconds, warmup=ns.warmup, client=ns.client

@@ -409,11 +409,17 @@ def serve(
     import uvicorn
 
     from cityops.api.app import create_app
+    from cityops.api.server import uvicorn_options
 
     settings = ctx.settings
     with ctx.session():
         pass  # refuse to start on an outdated schema
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        **uvicorn_options(),
+    )
 
 
 @app.command()

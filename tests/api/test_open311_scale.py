@@ -160,6 +160,56 @@ def test_a_changed_case_is_rendered_again(city: City, engine: Engine) -> None:
     assert "已作废：测试作废" in x
 
 
+def test_one_request_follows_its_case_and_type(city: City, engine: Engine) -> None:
+    """requests/{id} keeps nothing of a case: its state and whether its type is public are read
+    with it every time (exact, whoever changed them); only the names come from the directory
+    (a change in this process at once, one elsewhere within DIRECTORY_TTL)."""
+    r = city.post(service_code="06010", lat=LAT, long=LON, description="单条读取")
+    number = r.json()[0]["service_request_id"]
+    url = f"{city.base}/requests/{number}.json"
+    for _ in range(2):  # read twice: the second read has the directory and clock at hand
+        assert city.http.get(url).json()[0]["status_notes"] == "待受理"
+    with transaction(session_factory(engine)) as s:
+        cases.act(s, number, "void", get_user(s, "shouli"), cases.ActionRequest(reason="单条"))
+    assert city.http.get(url).json()[0]["status_notes"] == "已作废：单条"
+    other = make_engine(engine.url.render_as_string(hide_password=False))
+    hide = "UPDATE catalog_type SET public = :public WHERE kind = 'matter' AND code = '06010'"
+    try:
+        with other.begin() as conn:  # no ORM events: like the CLI in another process
+            conn.execute(text(hide), {"public": False})
+        assert city.http.get(url).status_code == 404  # at once, though the directory is fresh
+        assert number not in _numbers(city.http.get(f"{city.base}/requests.json"))
+    finally:
+        with other.begin() as conn:
+            conn.execute(text(hide), {"public": True})
+        other.dispose()
+    assert city.http.get(url).status_code == 200
+    name = city.http.get(url).json()[0]["service_name"]
+    sessions = session_factory(engine)
+    with transaction(sessions) as s:
+        catalog.update_type(s, "06010", kind=Kind.matter, display_name="单条改名")
+    try:
+        assert city.http.get(url).json()[0]["service_name"] == "单条改名"
+    finally:
+        with transaction(sessions) as s:
+            catalog.update_type(s, "06010", kind=Kind.matter, display_name=name)
+
+
+def test_single_reads_on_the_driver_are_sqlalchemys_rows(city: City, engine: Engine) -> None:
+    """requests/{id} runs its statement on SQLite's cursor (services/open311.py:_on_driver):
+    the same values under the same names as SQLAlchemy's execution of it."""
+    numbers = [*city.numbers.values(), *_numbers(city.http.get(f"{city.base}/requests.json"))]
+    with engine.connect() as conn:
+        for number in numbers:
+            try:
+                fast = svc.get_request(conn, number)
+            except svc.Open311Error:
+                assert number == city.numbers["hidden"]  # a type the city does not show
+                continue
+            slow = conn.execute(svc._statements[("one",)], {"number": number}).one()
+            assert tuple(fast) == tuple(slow) and fast._fields == tuple(slow._fields)
+
+
 def test_one_writer_on_sqlite_only(engine: Engine) -> None:
     lock = svc.one_writer(engine)
     if engine.dialect.name == "sqlite":

@@ -3,8 +3,11 @@ screening, masking, form checks, the policy file and the XML writer."""
 
 from __future__ import annotations
 
+import os
+import time
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,6 +24,7 @@ from cityops.services.open311 import (
     parse_query,
     parse_submission,
     parse_w3,
+    runtime_for,
     scrub,
 )
 
@@ -192,3 +196,32 @@ def test_xml_writer() -> None:
     req = root.find("request")
     assert req is not None and req.findtext("description") == "a < b & c 汉字"
     assert req.findtext("lat") == "34.5" and req.find("x") is not None and req.findtext("x") == ""
+
+
+def test_policy_file_changes_are_seen_at_once(tmp_path: Path) -> None:
+    """The policy file is looked at (stat) on every call and read again when it changed; a file
+    younger than the file system's clock can tell apart is compared by content, so two writes
+    of the same size within one tick are both seen."""
+    path = tmp_path / "open311.toml"
+    assert runtime_for(tmp_path).policy.default_page_size == 500  # no file: the defaults
+    path.write_text("default_page_size = 2\n", "utf-8")
+    assert runtime_for(tmp_path).policy.default_page_size == 2
+    path.write_text("default_page_size = 3\n", "utf-8")  # same size, same tick maybe
+    assert runtime_for(tmp_path).policy.default_page_size == 3
+    old = time.time() - 60
+    os.utime(path, (old, old))  # an old file: its stat is trusted from now on
+    same = runtime_for(tmp_path)
+    assert runtime_for(tmp_path) is same and same.policy.default_page_size == 3
+    path.write_text("default_page_size = 4\n", "utf-8")  # a new modification time
+    assert runtime_for(tmp_path).policy.default_page_size == 4
+    path.unlink()
+    assert runtime_for(tmp_path).policy.default_page_size == 500
+
+
+def test_cors_origins_in_the_policy() -> None:
+    p = Policy.from_dict({"cors_post_origins": ["https://App.Example.cn/", "http://[::1]:8080"]})
+    assert p.cors_origins == ("*",)
+    assert p.cors_post_origins == ("https://app.example.cn", "http://[::1]:8080")
+    for bad in (["app.example.cn"], ["https://app.example.cn/report"], ["*.example.cn"]):
+        with pytest.raises(ValidationFailed):
+            Policy.from_dict({"cors_origins": bad})

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from cityops.core.errors import Forbidden, Unauthorized
 from cityops.core.roles import Role
+from cityops.services import principals
+from cityops.services.open311 import one_writer
 from cityops.services.users import user_from_token
+from cityops.services.writer import GroupWriter
 from cityops.store.schema import User
 
 SESSION_COOKIE = "cityops_session"
@@ -41,6 +46,41 @@ def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def intake_principal(
+    request: Request, bearer: Annotated[str | None, Depends(oauth2)]
+) -> principals.Principal:
+    """The signed-in user for the intake: from the per-token cache (services/principals.py),
+    loaded on a worker thread when not cached. Same refusals as ``current_user``."""
+    token = bearer or request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise Unauthorized("请先登录", en="sign in first", code="not_authenticated")
+    state = request.app.state
+    db = str(state.engine.url)
+    hit = principals.cached(db, state.secret, token)
+    if hit is not None:
+        return hit
+    return await run_in_threadpool(principals.load, state.sessions, db, state.secret, token)
+
+
+IntakePrincipal = Annotated[principals.Principal, Depends(intake_principal)]
+
+_writer_guard = threading.Lock()
+
+
+def intake_writer(request: Request) -> GroupWriter:
+    """The app's group writer (services/writer.py), created with the first intake."""
+    state = request.app.state
+    writer: GroupWriter | None = getattr(state, "intake_writer", None)
+    if writer is None:
+        with _writer_guard:
+            writer = getattr(state, "intake_writer", None)
+            if writer is None:
+                engine = state.engine
+                writer = GroupWriter(state.sessions, lock=lambda: one_writer(engine))
+                state.intake_writer = writer
+    return writer
 
 
 def require_roles(*roles: Role) -> Callable[[User], User]:

@@ -538,10 +538,18 @@ def _clock_from_json(d: Mapping[str, Any]) -> StageClock:
     )
 
 
-def entry_hash(prev_hash: str, case_id: int, seq: int, entry: LogEntry) -> str:
-    """SHA-256 over the previous hash and the entry's canonical JSON: a hash chain per case."""
+def entry_hash(
+    prev_hash: str,
+    case_id: int,
+    seq: int,
+    entry: LogEntry,
+    *,
+    as_json: Mapping[str, Any] | None = None,
+) -> str:
+    """SHA-256 over the previous hash and the entry's canonical JSON: a hash chain per case.
+    ``as_json`` is ``entry.to_json()`` when the caller has it already."""
     payload = json.dumps(
-        {"case": case_id, "seq": seq, **entry.to_json()},
+        {"case": case_id, "seq": seq, **(entry.to_json() if as_json is None else as_json)},
         ensure_ascii=False,
         sort_keys=True,
         separators=(",", ":"),

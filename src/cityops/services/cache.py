@@ -66,6 +66,15 @@ class StampedCache(Generic[T]):
             self._entries[db] = entry
             return entry.value
 
+    def fresh(self, db: str) -> T | None:
+        """The value for database ``db`` (``str(engine.url)``) when it needs no look at the
+        database (checked within the TTL), else None: the caller then uses ``get`` with a
+        session. For hot read paths that need no session otherwise."""
+        entry = self._entries.get(db)
+        if entry is not None and time.monotonic() - entry.checked < self.ttl:
+            return entry.value
+        return None
+
     def invalidate(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -8,17 +8,30 @@ tasks and outbox events it asked for. A stale version or a concurrent writer los
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import case as sql_case
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
 
 from cityops.core.case_numbers import format_case_number
@@ -50,6 +63,7 @@ from cityops.services import cityconfig
 from cityops.services.calendar import city_clock
 from cityops.services.geography import spatial_index
 from cityops.services.rules import rule_set, stage_limits
+from cityops.store.fast import Prepared, dbapi_cursor, pipelined
 from cityops.store.schema import (
     Attachment,
     Case,
@@ -205,43 +219,55 @@ def _stage_values(case_id: int, c: StageClock) -> dict[str, Any]:
 
 
 def _append(
-    session: Session, row: Case, entry: LogEntry, seq: int, before: CaseState | None = None
+    session: Session,
+    row: Case,
+    entry: LogEntry,
+    seq: int,
+    before: CaseState | None = None,
+    *,
+    prev: str | None = None,
 ) -> None:
     """Log row (hash chained), stage clocks, task, outbox: everything an entry asks for.
 
     ``before`` is the case the entry was decided on: its clocks tell a new stage run (insert)
-    from a changed one (update), without reading the stage rows back.
+    from a changed one (update), without reading the stage rows back. ``prev`` is the hash of
+    the case's previous entry when the caller knows it (else it is read).
     """
-    prev = GENESIS
-    if seq > 1:
-        prev = (
-            session.scalar(
-                select(CaseLogRow.hash).where(
-                    CaseLogRow.case_id == row.id, CaseLogRow.seq == seq - 1
+    if prev is None:
+        prev = GENESIS
+        if seq > 1:
+            prev = (
+                session.scalar(
+                    select(CaseLogRow.hash).where(
+                        CaseLogRow.case_id == row.id, CaseLogRow.seq == seq - 1
+                    )
                 )
+                or GENESIS
             )
-            or GENESIS
-        )
-    session.add(
-        CaseLogRow(
-            case_id=row.id,
-            seq=seq,
-            action=entry.action.value,
-            at=entry.at,
-            actor_id=entry.actor_id,
-            actor_role=entry.actor_role,
-            from_state=entry.from_state.value if entry.from_state else None,
-            to_state=entry.to_state.value,
-            entry=json.dumps(entry.to_json(), ensure_ascii=False, sort_keys=True),
-            prev_hash=prev,
-            hash=entry_hash(prev, row.id, seq, entry),
-        )
+    sql = _sql(session)
+    as_json = entry.to_json()
+    cursor = dbapi_cursor(session)
+    sql.log.execute(
+        cursor,
+        {
+            "case_id": row.id,
+            "seq": seq,
+            "action": entry.action.value,
+            "at": entry.at,
+            "actor_id": entry.actor_id,
+            "actor_role": entry.actor_role,
+            "from_state": entry.from_state.value if entry.from_state else None,
+            "to_state": entry.to_state.value,
+            "entry": json.dumps(as_json, ensure_ascii=False, sort_keys=True),
+            "prev_hash": prev,
+            "hash": entry_hash(prev, row.id, seq, entry, as_json=as_json),
+        },
     )
     known = {(c.stage, c.started_at) for c in before.stages} if before else set()
     for c in entry.clocks:
         values = _stage_values(row.id, c)
         if (c.stage, c.started_at) not in known:  # a new run of a stage
-            session.add(CaseStageRow(**values))
+            sql.stage.execute(cursor, {**values, "overdue_notified_at": None})
             continue
         session.execute(  # a run the case already had: ended, paused, re-dated
             update(CaseStageRow)
@@ -331,23 +357,129 @@ def _bad(zh: str, en: str, field_name: str, code: str = "invalid_case") -> Valid
     return ValidationFailed(zh, en=en, code=code, details={"field": field_name})
 
 
-def _check_matter(session: Session, code: str, *, public: bool) -> CatalogType:
-    t = session.get(CatalogType, ("matter", code))
-    if t is None or not t.enabled:
+# Statements of the intake's hot path, compiled once per dialect and run on the DBAPI cursor
+# (store/fast.py): SQLAlchemy's per-execution work (building the statement, its cache key, the
+# execution context) cost more than SQLite's own work on these one-row statements.
+
+_NEW_CASE_COLUMNS = tuple(c.name for c in Case.__table__.columns if c.name != "id")
+_LOG_COLUMNS = tuple(c.name for c in CaseLogRow.__table__.columns if c.name != "id")
+_STAGE_COLUMNS = tuple(c.name for c in CaseStageRow.__table__.columns if c.name != "id")
+_OPEN_STATES_SQL = ", ".join(f"'{s.value}'" for s in OPEN_STATES)  # constants, not input
+
+
+@dataclass(frozen=True)
+class _IntakeSql:
+    by_key: Prepared
+    matter: Prepared
+    number: Prepared
+    case: Prepared
+    log: Prepared
+    stage: Prepared
+    near: Prepared
+    # PostgreSQL: the number's upsert and the case row in one statement (one round trip)
+    numbered_case: Prepared | None
+
+
+_intake_sql: dict[tuple[str, str], _IntakeSql] = {}
+
+
+def _sql(session: Session) -> _IntakeSql:
+    dialect = session.get_bind().dialect
+    built = _intake_sql.get((dialect.name, dialect.driver))
+    if built is not None:
+        return built
+    ins = (pg_insert if dialect.name == "postgresql" else sqlite_insert)(CaseNumberSeq)
+    cases_t = Case.__table__
+    near = (
+        select(Case.id, Case.type_code, Case.lon, Case.lat, Case.reported_at)
+        .where(
+            Case.type_code == bindparam("type_code"),
+            Case.id != bindparam("id"),
+            text(f"cases.state IN ({_OPEN_STATES_SQL})"),
+            Case.reported_at.between(bindparam("lo"), bindparam("hi")),
+            Case.lon.between(bindparam("min_lon"), bindparam("max_lon")),
+            Case.lat.between(bindparam("min_lat"), bindparam("max_lat")),
+        )
+        # The nearest in time first; a pile of reports at one spot is bounded, not all read.
+        .order_by(Case.reported_at.desc())
+        .limit(50)
+    )
+    built = _IntakeSql(
+        by_key=Prepared(select(Case.id).where(Case.idempotency_key == bindparam("key")), dialect),
+        matter=Prepared(
+            select(CatalogType.enabled, CatalogType.public).where(
+                CatalogType.kind == "matter", CatalogType.code == bindparam("code")
+            ),
+            dialect,
+        ),
+        number=Prepared(
+            ins.values(prefix=bindparam("prefix"), last=1)
+            .on_conflict_do_update(index_elements=["prefix"], set_={"last": CaseNumberSeq.last + 1})
+            .returning(CaseNumberSeq.last),
+            dialect,
+        ),
+        case=Prepared(insert(cases_t).returning(cases_t.c.id), dialect, _NEW_CASE_COLUMNS),  # type: ignore[arg-type]
+        log=Prepared(insert(CaseLogRow.__table__), dialect, _LOG_COLUMNS),  # type: ignore[arg-type]
+        stage=Prepared(insert(CaseStageRow.__table__), dialect, _STAGE_COLUMNS),  # type: ignore[arg-type]
+        near=Prepared(near, dialect),
+        numbered_case=_numbered_case(dialect) if dialect.name == "postgresql" else None,
+    )
+    _intake_sql[(dialect.name, dialect.driver)] = built
+    return built
+
+
+def _numbered_case(dialect: Any) -> Prepared:
+    """``WITH n AS (upsert of the district-day's number RETURNING last) INSERT INTO cases …
+    SELECT <number made of n.last>, … FROM n RETURNING id, number``: the number formatted as
+    core.case_numbers.format_case_number does (4 digits at least, more when needed)."""
+    n = (
+        pg_insert(CaseNumberSeq)
+        .values(prefix=bindparam("seq_prefix", type_=String), last=1)
+        .on_conflict_do_update(index_elements=["prefix"], set_={"last": CaseNumberSeq.last + 1})
+        .returning(CaseNumberSeq.last)
+        .cte("n")
+    )
+    seq = n.c.last
+    as_text = sql_cast(seq, String)
+    number = (
+        bindparam("seq_prefix", type_=String)
+        + "-"
+        + sql_case((seq < 10000, func.lpad(as_text, 4, "0")), else_=as_text)
+    )
+    cases_t = Case.__table__
+    columns = [c for c in _NEW_CASE_COLUMNS if c != "number"]
+    rows = select(number, *(bindparam(c, type_=cases_t.c[c].type) for c in columns)).select_from(n)
+    statement = (
+        insert(cases_t)  # type: ignore[arg-type]
+        .from_select(["number", *columns], rows)
+        .returning(cases_t.c.id, cases_t.c.number)
+    )
+    return Prepared(statement, dialect)
+
+
+def _check_matter(session: Session, code: str, *, public: bool) -> None:
+    _matter_refusal(
+        _sql(session).matter.one(dbapi_cursor(session), {"code": code}), code, public=public
+    )
+
+
+def _matter_refusal(flags: tuple[Any, ...] | None, code: str, *, public: bool) -> None:
+    """Refuse a type that is unknown, disabled, or (for the public) not public; ``flags`` is
+    (enabled, public) of the type's catalog row, None without one."""
+    if flags is None or not flags[0]:
         raise _bad(
             f"未知或已停用的案件类型：{code}",
             en=f"unknown or disabled case type {code}",
             field_name="type_code",
             code="unknown_catalog_code",
         )
-    if public and not t.public:
+    if public and not flags[1]:
         raise _bad(
             f"类型 {code} 不接受公众上报",
             en=f"type {code} cannot be reported by the public",
             field_name="type_code",
             code="type_not_public",
         )
-    return t
 
 
 def _check_attachments(session: Session, ids: Sequence[str], field_name: str) -> None:
@@ -368,40 +500,79 @@ def _next_number(session: Session, district: str, at: datetime, tz: ZoneInfo) ->
     """Per district and local day; an atomic upsert, so concurrent intakes never share one."""
     day = at.astimezone(tz).date()
     prefix = f"{district}-{day:%Y%m%d}"
-    dialect = session.get_bind().dialect.name
-    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(CaseNumberSeq)
-    stmt = (
-        ins.values(prefix=prefix, last=1)
-        .on_conflict_do_update(index_elements=["prefix"], set_={"last": CaseNumberSeq.last + 1})
-        .returning(CaseNumberSeq.last)
-    )
-    seq = session.execute(stmt).scalar_one()
+    row = _sql(session).number.one(dbapi_cursor(session), {"prefix": prefix})
+    assert row is not None
+    seq = int(row[0])
     return format_case_number(district, day, seq)
 
 
-def create_case(
+# Columns of a new case row that the intake does not derive from the workflow's CaseState.
+_NEW_ROW_DEFAULTS: dict[str, Any] = {
+    "method_721": None,
+    "rating": None,
+    "rating_comment": "",
+}
+
+
+@dataclass(frozen=True)
+class IntakePlan:
+    """A checked intake, ready to be written (``write_intake``): everything read and refused
+    before it, nothing written yet."""
+
+    actor: Actor
+    new: NewCase
+    idempotency_key: str | None
+    at: datetime
+    tz: ZoneInfo
+    entry: LogEntry
+    state: CaseState
+    district: str
+    values: dict[str, Any]  # the case row's columns, except number and id
+    duplicates: bool
+
+
+def prepare_intake(
     session: Session,
-    user: User | None,
+    actor: Actor,
     new: NewCase,
     *,
     idempotency_key: str | None = None,
     now: datetime | None = None,
-) -> Created:
-    """Intake from any channel. A retried submission with the same key returns the first case."""
-    if idempotency_key:
-        if len(idempotency_key) > 100:
-            raise _bad(
-                "Idempotency-Key 过长（上限 100 字符）",
-                en="Idempotency-Key too long (100 characters at most)",
-                field_name="Idempotency-Key",
-            )
-        existing = session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
-        if existing is not None:
-            return Created(existing, created=False)
+    duplicates: bool = True,
+    type_checked: bool = False,
+) -> IntakePlan | Created:
+    """Check an intake (reads only; refusals raise, nothing is written). A retried submission
+    with the same key answers the first case at once (``Created``, created False)."""
+    if idempotency_key and len(idempotency_key) > 100:
+        raise _bad(
+            "Idempotency-Key 过长（上限 100 字符）",
+            en="Idempotency-Key too long (100 characters at most)",
+            field_name="Idempotency-Key",
+        )
+    # The two look-ups of the database before the checks, sent together (one round trip on
+    # PostgreSQL); their refusals come in the usual order below.
+    sql = _sql(session)
+    check_type = bool(new.type_code and not type_checked)
+    flags: tuple[Any, ...] | None = None
+    found: tuple[Any, ...] | None = None
+    if idempotency_key or check_type:
+        cursor = dbapi_cursor(session)
+        other = cursor.connection.cursor()
+        with pipelined(session):
+            if idempotency_key:
+                sql.by_key.execute(cursor, {"key": idempotency_key})
+            if check_type:
+                sql.matter.execute(other, {"code": new.type_code})
+            found = sql.by_key.first(cursor) if idempotency_key else None
+            if check_type:
+                flags = sql.matter.first(other)
+    if idempotency_key and found is not None:
+        existing = session.get(Case, found[0])
+        assert existing is not None
+        return Created(existing, created=False)
     clock = city_clock(session)
     at = now or datetime.now(clock.tz)
-    actor = actor_of(session, user)
-    is_public = user is None
+    is_public = actor.user_id is None
     if new.source not in SOURCES:
         raise _bad(
             f"未知来源 {new.source}；可选：{', '.join(SOURCES)}",
@@ -426,8 +597,8 @@ def create_case(
             en="description too long (4,000 characters at most)",
             field_name="description",
         )
-    if new.type_code:
-        _check_matter(session, new.type_code, public=is_public)
+    if new.type_code and check_type:
+        _matter_refusal(flags, new.type_code, public=is_public)
     component = None
     if new.component_id:
         component = session.get(Component, new.component_id)
@@ -462,7 +633,7 @@ def create_case(
     reporter_role = "public" if is_public else sorted(r.value for r in actor.roles)[0]
     if Role.supervisor in actor.roles:
         reporter_role = "supervisor"
-    limits = stage_limits(session)
+    description = new.description.strip()
     entry = open_case(
         Intake(
             at=at,
@@ -473,45 +644,133 @@ def create_case(
             reporter_role=reporter_role,
             type_code=new.type_code,
             self_handled=new.self_handled,
-            description=new.description.strip(),
+            description=description,
             attachments=new.photos,
         ),
-        limits,
+        stage_limits(session),
         clock,
     )
     cs = evolve(None, entry)
-    row = Case(
-        number=_next_number(session, loc.district, at, clock.tz),
-        description=new.description.strip(),
-        address=new.address.strip()[:200],
-        lon=loc.lon,
-        lat=loc.lat,
-        community_code=loc.community,
-        street_code=loc.street,
-        component_id=new.component_id,
-        reporter_name=new.reporter_name.strip()[:50],
-        reporter_phone=new.reporter_phone.strip()[:30],
-        reporter_contact=new.reporter_contact.strip()[:200],
-        urgent=new.urgent,
-        idempotency_key=idempotency_key,
-        updated_at=at,
+    values = {
+        "description": description,
+        "address": new.address.strip()[:200],
+        "lon": loc.lon,
+        "lat": loc.lat,
+        "community_code": loc.community,
+        "street_code": loc.street,
+        "component_id": new.component_id,
+        "reporter_name": new.reporter_name.strip()[:50],
+        "reporter_phone": new.reporter_phone.strip()[:30],
+        "reporter_contact": new.reporter_contact.strip()[:200],
+        "urgent": new.urgent,
+        "idempotency_key": idempotency_key,
+        "updated_at": at,
+        **_NEW_ROW_DEFAULTS,
         **_row_values(cs),
+    }
+    return IntakePlan(
+        actor, new, idempotency_key, at, clock.tz, entry, cs, loc.district, values, duplicates
     )
-    session.add(row)
-    session.flush()
-    _append(session, row, entry, 1)
-    if new.self_handled:
+
+
+def write_intake(
+    session: Session,
+    plan: IntakePlan,
+    *,
+    also: Callable[[Any, Case], None] | None = None,
+) -> Created:
+    """Write a prepared intake: case number, case row, first log entry, register clock (and the
+    close of a self-handled report). Prepared statements on the DBAPI cursor, no ORM flush;
+    the returned ``Case`` is attached to the session as loaded, without a read back.
+
+    ``also(cursor, row)`` writes what the caller adds (with Prepared statements only): on
+    PostgreSQL the statements whose results are not read go out in one round trip with the
+    next one that is (store/fast.py ``pipelined``)."""
+    with pipelined(session):  # Prepared statements only inside
+        sql = _sql(session)
+        cursor = dbapi_cursor(session)
+        if sql.numbered_case is not None:  # one round trip for number and row
+            day = plan.at.astimezone(plan.tz).date()
+            format_case_number(plan.district, day, 1)  # (checks the parts)
+            prefix = f"{plan.district}-{day:%Y%m%d}"
+            inserted = sql.numbered_case.one(cursor, {"seq_prefix": prefix, **plan.values})
+            assert inserted is not None
+            values = {"number": inserted[1], **plan.values}
+        else:
+            values = {
+                "number": _next_number(session, plan.district, plan.at, plan.tz),
+                **plan.values,
+            }
+            inserted = sql.case.one(cursor, values)
+            assert inserted is not None
+        case_id = int(inserted[0])
+        row = _loaded(session, case_id, values)
+        _append(session, row, plan.entry, 1, prev=GENESIS)
+        if also is not None:
+            also(cursor, row)
+        duplicates = _duplicates(session, row) if plan.duplicates else []
+    if plan.new.self_handled:
         _apply(
             session,
             row,
-            cs,
+            plan.state,
             Action.close,
-            actor,
-            ActionInput(photos_before=new.photos, photos_after=new.photos_after),
-            at,
+            plan.actor,
+            ActionInput(photos_before=plan.new.photos, photos_after=plan.new.photos_after),
+            plan.at,
+            prev=plan_hash(plan, case_id),
         )
-    session.flush()
-    return Created(row, True, _duplicates(session, row), None)
+    return Created(row, True, duplicates, None)
+
+
+_CASE_MAPPER = inspect(Case)
+
+
+def _loaded(session: Session, case_id: int, values: dict[str, Any]) -> Case:
+    """The written row as the ORM would load it: every column set, nothing pending, in the
+    session's identity map (no attribute events: a freshly loaded instance's state)."""
+    row: Case = _CASE_MAPPER.class_manager.new_instance()
+    state = instance_state(row)
+    state.dict.update(values)
+    state.dict["id"] = case_id
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
+def plan_hash(plan: IntakePlan, case_id: int) -> str:
+    """The hash of an intake's first log entry (the chain's first link)."""
+    return entry_hash(GENESIS, case_id, 1, plan.entry)
+
+
+def create_case(
+    session: Session,
+    user: User | None,
+    new: NewCase,
+    *,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+    actor: Actor | None = None,
+    duplicates: bool = True,
+    type_checked: bool = False,
+) -> Created:
+    """Intake from any channel. A retried submission with the same key returns the first case.
+
+    ``actor`` (the workflow's view of ``user``) may be given when the caller has it;
+    ``duplicates=False`` skips the probe for likely duplicates (for callers that do not show
+    them); ``type_checked`` says the caller has checked the type (enabled, public if public)."""
+    plan = prepare_intake(
+        session,
+        actor or actor_of(session, user),
+        new,
+        idempotency_key=idempotency_key,
+        now=now,
+        duplicates=duplicates,
+        type_checked=type_checked,
+    )
+    if isinstance(plan, Created):
+        return plan
+    return write_intake(session, plan)
 
 
 def _duplicates(session: Session, row: Case) -> list[int]:
@@ -519,21 +778,19 @@ def _duplicates(session: Session, row: Case) -> list[int]:
         return []
     policy = cityconfig.active().duplicates
     min_lon, min_lat, max_lon, max_lat = policy.bbox(row.lon, row.lat)
-    lo, hi = row.reported_at - policy.window, row.reported_at + policy.window
-    near = session.execute(
-        select(Case.id, Case.type_code, Case.lon, Case.lat, Case.reported_at)
-        .where(
-            Case.type_code == row.type_code,
-            Case.id != row.id,
-            Case.state.in_([s.value for s in OPEN_STATES]),
-            Case.reported_at.between(lo, hi),
-            Case.lon.between(min_lon, max_lon),
-            Case.lat.between(min_lat, max_lat),
-        )
-        # The nearest in time first; a pile of reports at one spot is bounded, not all read.
-        .order_by(Case.reported_at.desc())
-        .limit(50)
-    ).all()
+    near = _sql(session).near.all(
+        dbapi_cursor(session),
+        {
+            "type_code": row.type_code,
+            "id": row.id,
+            "lo": row.reported_at - policy.window,
+            "hi": row.reported_at + policy.window,
+            "min_lon": min_lon,
+            "max_lon": max_lon,
+            "min_lat": min_lat,
+            "max_lat": max_lat,
+        },
+    )
     new = CaseSketch(row.id, row.type_code, row.lon, row.lat, row.reported_at)
     return [
         int(c.case.id)
@@ -705,6 +962,8 @@ def _apply(
     actor: Actor,
     inputs: ActionInput,
     at: datetime,
+    *,
+    prev: str | None = None,
 ) -> CaseState:
     entry = decide(current, action, _context(session, actor, at, inputs))
     new = evolve(current, entry)
@@ -722,7 +981,7 @@ def _apply(
             en="the case was changed by someone else; reload and try again",
             code="stale_version",
         )
-    _append(session, row, entry, new.version, current)
+    _append(session, row, entry, new.version, current, prev=prev)
     session.flush()
     for key, value in values.items():  # the row now holds what was written, no re-read
         set_committed_value(row, key, value)

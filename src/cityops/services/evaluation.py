@@ -23,11 +23,11 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -69,6 +69,7 @@ from cityops.core.evaluation import (
     Kind,
     Scheme,
     SubjectType,
+    counted,
     counted_parts,
     describe,
     figures,
@@ -88,7 +89,6 @@ from cityops.store.schema import (
     Region,
     ResponsibilityGrid,
     ResponsibilityGridMember,
-    TaskRow,
     User,
 )
 from cityops.store.types import UtcDateTime
@@ -141,16 +141,20 @@ EV_LOG = Table(  # log rows of the period, of the actions the figures use
     Column("actor_id", Integer),
     prefixes=["TEMPORARY"],
 )
-EV_STAGE = Table(  # stage runs (any stage) that ended in the period
+EV_STAGE = Table(  # register, dispatch and verify runs that ended in the period (index-only)
     "ev_stage",
     _tmp,
-    Column("id", Integer, primary_key=True, autoincrement=False),
     Column("case_id", Integer),
     Column("stage", String(10)),
-    Column("started_at", UtcDateTime),
-    Column("due_at", UtcDateTime),
     Column("ended_at", UtcDateTime),
-    Column("paused_at", UtcDateTime),
+    Column("due_at", UtcDateTime),
+    prefixes=["TEMPORARY"],
+)
+EV_REWORK = Table(  # reworks of the period: the handling runs they started (few)
+    "ev_rework",
+    _tmp,
+    Column("case_id", Integer),
+    Column("at", UtcDateTime),
     prefixes=["TEMPORARY"],
 )
 EV_RUN = Table(  # handling runs that matter, with the department that held each
@@ -215,19 +219,23 @@ EV_CHECK = Table(  # check tasks completed in the period, judged against the che
     Column("on_time", Boolean),
     prefixes=["TEMPORARY"],
 )
-TEMP_TABLES = (EV_CHECK, EV_DISPATCH, EV_TODO, EV_CASE, EV_RUN, EV_STAGE, EV_LOG)
-LOG_ACTIONS = (
-    "register",
-    "void",
-    "merge_duplicate",
-    "dispatch",
-    "rework",
-    "approve_extension",
-    "urge",
-    "supervise",
-    "complete_check",
-    "complete_verify",
-)
+TEMP_TABLES = (EV_CHECK, EV_DISPATCH, EV_TODO, EV_CASE, EV_RUN, EV_REWORK, EV_STAGE, EV_LOG)
+RUN_ACTIONS = ("dispatch", "rework", "approve_extension", "urge", "supervise")
+# What each family's sources read: the temporary tables (each needing the ones before it in
+# BUILD_ORDER that it names) and the log actions. A drill-down builds only its family's.
+NEEDS: dict[Family, tuple[frozenset[str], tuple[str, ...]]] = {
+    Family.department: (frozenset({"run"}), RUN_ACTIONS),
+    Family.region: (frozenset({"run", "case"}), (*RUN_ACTIONS, "register")),
+    Family.supervisor: (
+        frozenset({"run", "case", "stage", "check"}),
+        (*RUN_ACTIONS, "register", "complete_check", "complete_verify"),
+    ),
+    Family.acceptor: (
+        frozenset({"run", "case", "stage"}),
+        (*RUN_ACTIONS, "register", "void", "merge_duplicate"),
+    ),
+    Family.dispatcher: (frozenset({"run", "stage"}), RUN_ACTIONS),
+}
 CLOSING = ("normal", "self_handled")  # close reasons that count as 结案 (not merged duplicates)
 REGION_COLUMNS = ("district", "street", "community", "grid")
 
@@ -251,6 +259,14 @@ class Source:
     figures: Mapping[str, tuple[Any, Any]]  # figure → (predicate, instant)
 
 
+_SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def _merge(into: dict[str, int], names: Sequence[str], values: Sequence[int]) -> None:
+    for f, v in zip(names, values, strict=True):
+        into[f] = into.get(f, 0) + v
+
+
 def _flag(pred: Any) -> Any:
     return func.sum(case((pred, 1), else_=0))
 
@@ -270,9 +286,13 @@ class Facts:
         *,
         scheme: Scheme,
         now: datetime,
+        families: Sequence[Family] = tuple(Family),
     ) -> None:
         clock = city_clock(session)
         self.session = session
+        self.families = frozenset(families)
+        self.parts = frozenset(part for f in self.families for part in NEEDS[f][0])
+        self.actions = tuple(dict.fromkeys(a for f in self.families for a in NEEDS[f][1]))
         self.clock = clock
         self.tz = clock.tz
         self.period = period
@@ -352,65 +372,77 @@ class Facts:
     def _build(self) -> None:
         conn, t = self.conn, self.cutoff
         L, S, C = CaseLogRow, CaseStageRow, Case
-        E, G, R, X = EV_LOG.c, EV_STAGE.c, EV_RUN.c, EV_CASE.c
-        # 1. The period's log rows (by the index on case_log.at) and stage runs that ended in it
-        #    (by the index on case_stage.ended_at): the two large reads.
+        E, R = EV_LOG.c, EV_RUN.c
+        # 1. The period's log rows of the actions the figures use, read from the log's (action,
+        #    at, case_id, actor_id) index alone; the register, dispatch and verify runs that
+        #    ended in it (for the people's timeliness) from the stage runs' (stage, ended_at,
+        #    case_id, due_at) index alone: the two large reads.
         conn.execute(
             insert(EV_LOG).from_select(
                 ["case_id", "action", "at", "actor_id"],
                 select(L.case_id, L.action, L.at, L.actor_id).where(
-                    self._in(L.at), L.action.in_(LOG_ACTIONS)
+                    L.action.in_(self.actions), self._in(L.at)
                 ),
             )
         )
-        stage_cols = ["id", "case_id", "stage", "started_at", "due_at", "ended_at", "paused_at"]
+        self._analyze(EV_LOG)
+        if "stage" in self.parts:
+            conn.execute(
+                insert(EV_STAGE).from_select(
+                    ["case_id", "stage", "ended_at", "due_at"],
+                    select(S.case_id, S.stage, S.ended_at, S.due_at).where(
+                        S.stage.in_(("register", "dispatch", "verify")), self._in(S.ended_at)
+                    ),
+                )
+            )
+            self._index(EV_STAGE, "case_id", "stage", "ended_at")
+            self._analyze(EV_STAGE)
+        # Reworks of the period: a handling run started in the period was started by a rework
+        # when one came at its start, else by a dispatch (only these two start one).
         conn.execute(
-            insert(EV_STAGE).from_select(
-                stage_cols,
-                select(
-                    S.id, S.case_id, S.stage, S.started_at, S.due_at, S.ended_at, S.paused_at
-                ).where(self._in(S.ended_at)),
+            insert(EV_REWORK).from_select(
+                ["case_id", "at"], select(E.case_id, E.at).where(E.action == "rework")
             )
         )
-        self._index(EV_STAGE, "case_id", "stage", "ended_at")
-        self._analyze(EV_LOG, EV_STAGE)
+        self._index(EV_REWORK, "case_id", "at")
+        self._analyze(EV_REWORK)
         # 2. Handling runs: ended in the period; open at T and past due; started by a dispatch or
         #    rework of the period; running when an extension, reminder or directive came. Who held
         #    each: a case never returned was dispatched once (its row's department); for the
         #    others it is corrected below from the log. Everything computed as the rows go in
         #    (updating whole temporary tables is slow on PostgreSQL).
         D = aliased(CaseStageRow)
-        DS = EV_STAGE.alias("dispatch_run").c  # not correlated with ev_stage as a source
+        K0 = EV_REWORK.c
         run_cols = [c.name for c in EV_RUN.c]
 
-        def runs(src: Any, *where: Any) -> AnySelect:
-            return (
-                select(
-                    src.id,
-                    src.case_id,
-                    src.started_at,
-                    src.due_at,
-                    src.ended_at,
-                    src.paused_at,
-                    false(),  # returned: only a case with returns can be; set below
-                    exists().where(
-                        DS.case_id == src.case_id,
-                        DS.stage == "dispatch",
-                        DS.ended_at == src.started_at,
-                    ),
-                    C.department,
-                    C.returns,
-                )
-                .join(C, C.id == src.case_id)
-                .where(*where)
-            )
+        pg = conn.dialect.name == "postgresql"
 
-        conn.execute(insert(EV_RUN).from_select(run_cols, runs(EV_STAGE.c, G.stage == "handling")))
+        def runs(*where: Any) -> AnySelect:
+            case_cols: tuple[Any, ...] = (C.department, C.returns)
+            if pg:  # by the primary key, run by run: a join makes PostgreSQL hash every case
+                case_cols = tuple(
+                    select(col).where(C.id == S.case_id).scalar_subquery() for col in case_cols
+                )
+            q = select(
+                S.id,
+                S.case_id,
+                S.started_at,
+                S.due_at,
+                S.ended_at,
+                S.paused_at,
+                false(),  # returned: only a case with returns can be; set below
+                ~exists().where(K0.case_id == S.case_id, K0.at == S.started_at),
+                *case_cols,
+            )
+            if not pg:
+                q = q.join(C, C.id == S.case_id)
+            return q.where(S.stage == "handling", *where)
+
+        conn.execute(insert(EV_RUN).from_select(run_cols, runs(self._in(S.ended_at))))
         for still_open in (S.ended_at.is_(None), S.ended_at >= t):
             conn.execute(
                 insert(EV_RUN).from_select(
-                    run_cols,
-                    runs(S, S.stage == "handling", still_open, S.due_at < t, S.started_at < t),
+                    run_cols, runs(still_open, S.due_at < t, S.started_at < t)
                 )
             )
         self._index(EV_RUN, "case_id", "started_at")
@@ -444,7 +476,7 @@ class Facts:
                 or_(S.ended_at.is_(None), S.ended_at > W.at),
             ),
         )
-        todo = runs(S, S.stage == "handling", found).join(EV_TODO, W.case_id == S.case_id)
+        todo = runs(found).join(EV_TODO, W.case_id == S.case_id)
         conn.execute(insert(EV_RUN).from_select(run_cols, todo.distinct()))
         # Returned cases: whether each run ended in a return (a new dispatch run starts at that
         # instant), and who held it — the latest dispatch up to its start, from the log's entry.
@@ -452,10 +484,34 @@ class Facts:
             D.case_id == R.case_id, D.stage == "dispatch", D.started_at == R.ended_at
         )
         conn.execute(update(EV_RUN).values(returned=returned).where(R.case_returns > 0))
-        with_returns = select(R.case_id).where(R.case_returns > 0).distinct().subquery()
-        entries = select(L.case_id, L.seq, L.at, _dept_of_entry(conn).label("department")).where(
-            L.action == "dispatch"
+        dept = _dept_of_entry(conn).label("department")
+        dispatch_cols = ["case_id", "seq", "at", "department"]
+        # A run started by a dispatch: that entry, by the log's (action, at, case_id) index.
+        conn.execute(
+            insert(EV_DISPATCH).from_select(
+                dispatch_cols,
+                select(L.case_id, L.seq, L.at, dept)
+                .select_from(EV_RUN)
+                .join(
+                    L,
+                    and_(L.action == "dispatch", L.at == R.started_at, L.case_id == R.case_id),
+                )
+                .where(R.case_returns > 0),
+            )
         )
+        self._index(EV_DISPATCH, "case_id", "at")
+        # The others (started by a rework): every dispatch entry of their case (few cases).
+        V = EV_DISPATCH.c
+        with_returns = (
+            select(R.case_id)
+            .where(
+                R.case_returns > 0,
+                ~exists().where(V.case_id == R.case_id, V.at == R.started_at),
+            )
+            .distinct()
+            .subquery()
+        )
+        entries = select(L.case_id, L.seq, L.at, dept).where(L.action == "dispatch")
         if conn.dialect.name == "postgresql":  # probe each case's log by index, never a scan
             # OFFSET 0 keeps the planner from flattening it into a scan of the whole log (its
             # estimate of log rows per case is poor).
@@ -463,14 +519,16 @@ class Facts:
             dispatches = select(
                 per_case.c.case_id, per_case.c.seq, per_case.c.at, per_case.c.department
             ).select_from(with_returns.join(per_case, true()))
-        else:
-            dispatches = entries.join(with_returns, with_returns.c.case_id == L.case_id)
-        conn.execute(
-            insert(EV_DISPATCH).from_select(["case_id", "seq", "at", "department"], dispatches)
-        )
-        self._index(EV_DISPATCH, "case_id", "at")
+        else:  # by each case's log rows (case_id, seq), not by the (action, …) index: that
+            # would read every dispatch of the history. ``action || ''`` is not indexable.
+            dispatches = (
+                select(L.case_id, L.seq, L.at, dept)
+                .select_from(with_returns)
+                .join(L, L.case_id == with_returns.c.case_id)
+                .where(L.action.op("||")("") == "dispatch")
+            )
+        conn.execute(insert(EV_DISPATCH).from_select(dispatch_cols, dispatches))
         self._analyze(EV_DISPATCH)
-        V = EV_DISPATCH.c
         latest = (
             select(V.department)
             .where(V.case_id == R.case_id, V.at <= R.started_at)
@@ -479,7 +537,17 @@ class Facts:
             .scalar_subquery()
         )
         conn.execute(update(EV_RUN).where(R.case_returns > 0).values(department=latest))
-        self._analyze(EV_RUN)
+        if "case" in self.parts:
+            self._build_cases()
+        if "check" in self.parts:
+            self._build_checks()
+        if conn.dialect.name == "sqlite":
+            conn.execute(text("ANALYZE temp"))
+
+    def _build_cases(self) -> None:
+        conn = self.conn
+        L, S, C = CaseLogRow, CaseStageRow, Case
+        E, R, X = EV_LOG.c, EV_RUN.c, EV_CASE.c
         # 3. The cases: reported or closed in the period, or with a run or a registration in it.
         #    First registration: a case never returned was registered once (its row says when); a
         #    returned one may have been registered again, so its log says when it was first.
@@ -547,42 +615,64 @@ class Facts:
                 cases_where(C.id.in_(select(referred.c.case_id).except_(known).scalar_subquery())),
             )
         )
-        # 5. Check tasks: their deadline is the scheme's check limit on the city's clock.
+        self._analyze(EV_CASE)
+
+    _CHECKS = (
+        "FROM ev_log e JOIN task t ON t.case_id = e.case_id AND t.kind = 'check' "
+        "AND t.completed_at = e.at WHERE e.action = 'complete_check'"
+    )
+
+    def _build_checks(self) -> None:
+        """5. Check tasks: their deadline is the scheme's check limit on the city's clock (Python),
+        so each is judged on the way in without the ORM's per-value processing: on SQLite by a
+        function registered on the connection, on PostgreSQL in one round trip each way."""
+        conn = self.conn
         limit = TimeLimit.parse(self.counting.check_limit)
-        rows = conn.execute(
-            select(E.case_id, E.at, TaskRow.opened_at, TaskRow.due_at)
-            .join(
-                TaskRow,
-                and_(
-                    TaskRow.case_id == E.case_id,
-                    TaskRow.kind == "check",
-                    TaskRow.completed_at == E.at,
-                ),
-            )
-            .where(E.action == "complete_check")
-        ).all()
-        if rows:
-            conn.execute(
-                insert(EV_CHECK),
-                [
-                    {
-                        "case_id": case_id,
-                        "at": at,
-                        "on_time": at <= (due or self.clock.add(opened, limit)),
-                    }
-                    for case_id, at, opened, due in rows
-                ],
-            )
-        self._analyze(EV_CASE, EV_CHECK)
         if conn.dialect.name == "sqlite":
-            conn.execute(text("ANALYZE temp"))
+            # SQLAlchemy stores UTC as text 'YYYY-MM-DD HH:MM:SS.ffffff': the deadline likewise.
+            def due(opened: str) -> str:
+                at = datetime.fromisoformat(opened).replace(tzinfo=UTC)
+                return self.clock.add(at, limit).astimezone(UTC).strftime(_SQLITE_TS)
+
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            driver.create_function("cityops_check_due", 1, due, deterministic=True)
+            conn.exec_driver_sql(
+                "INSERT INTO ev_check (case_id, at, on_time) SELECT e.case_id, e.at, "
+                "e.at <= coalesce(t.due_at, cityops_check_due(t.opened_at)) " + self._CHECKS
+            )
+        else:
+            rows = conn.exec_driver_sql(
+                "SELECT e.case_id, e.at, t.opened_at, t.due_at " + self._CHECKS
+            ).all()
+            if rows:  # three arrays, in binary: one trip
+                conn.exec_driver_sql(
+                    "INSERT INTO ev_check (case_id, at, on_time) "
+                    "SELECT * FROM unnest(%b::integer[], %b::timestamptz[], %b::boolean[])",
+                    (
+                        [r[0] for r in rows],
+                        [r[1] for r in rows],
+                        [r[1] <= (r[3] or self.clock.add(r[2], limit)) for r in rows],
+                    ),
+                )
+        self._analyze(EV_CHECK)
+
+    # The columns the planner needs statistics of: the joins' and the groupings' (ANALYZE of every
+    # column of a wide table costs a few hundred milliseconds for nothing).
+    _ANALYZED: ClassVar[dict[str, str]] = {
+        "ev_log": "case_id, action, actor_id",
+        "ev_stage": "case_id, stage",
+        "ev_run": "case_id, started_at, case_returns",
+        "ev_case": "id, grid, reporter_id",
+    }
 
     def _analyze(self, *tables: Table) -> None:
         """Statistics for PostgreSQL's planner as soon as a table is filled (autovacuum never
         analyses temporary tables; without them it plans joins against them badly)."""
         if self.conn.dialect.name == "postgresql":
             for table in tables:
-                self.conn.execute(text(f"ANALYZE {table.name}"))
+                cols = self._ANALYZED.get(table.name)
+                self.conn.execute(text(f"ANALYZE {table.name}" + (f" ({cols})" if cols else "")))
 
     def _overdue_open(self) -> ColumnElement[bool]:
         """A run open at T whose deadline passed before T — and before its suspension, if it was
@@ -598,6 +688,8 @@ class Facts:
     # -- the counted figures: one source per family, one predicate per figure ---------------------
 
     def sources(self, family: Family) -> list[Source]:
+        if family not in self.families:
+            raise ValueError(f"the facts of {family.value} were not built")
         E, G, R, X, K = EV_LOG.c, EV_STAGE.c, EV_RUN.c, EV_CASE.c, EV_CHECK.c
         ended_in = self._in(R.ended_at)
         if family is Family.department:
@@ -793,19 +885,31 @@ class Facts:
                 .where(*src.where)
                 .group_by(*src.subjects)
             )
-            for row in self.conn.execute(q).all():
-                values = [int(v or 0) for v in row[len(src.subjects) :]]
-                if family is Family.region:
-                    for level, code in zip(REGION_LEVELS, row[:4], strict=True):
+            rows = self.conn.execute(q).all()
+            if family is Family.region:
+                # One row per unit grid (its codes above it in the row): the grid's figures as
+                # they are, the community's, street's and district's summed here.
+                sums: list[dict[str, list[int]]] = [{}, {}, {}]
+                for row in rows:
+                    values = [int(v or 0) for v in row[4:]]
+                    for level in range(3):
+                        code = row[level]
                         if code is None:
                             continue
-                        d = out[level.value][code]
-                        for f, v in zip(names, values, strict=True):
-                            d[f] = d.get(f, 0) + v
-                elif row[0] is not None:
-                    d = out[family.value][str(row[0])]
-                    for f, v in zip(names, values, strict=True):
-                        d[f] = d.get(f, 0) + v
+                        acc = sums[level].get(code)
+                        if acc is None:
+                            sums[level][code] = values
+                        else:
+                            sums[level][code] = [a + b for a, b in zip(acc, values, strict=True)]
+                    if row[3] is not None:
+                        _merge(out[REGION_LEVELS[3].value][row[3]], names, values)
+                for upper, by_code in zip(REGION_LEVELS[:3], sums, strict=True):
+                    for code, values in by_code.items():
+                        _merge(out[upper.value][code], names, values)
+                continue
+            for row in rows:
+                if row[0] is not None:
+                    _merge(out[family.value][str(row[0])], names, [int(v or 0) for v in row[1:]])
         return out
 
     def _subject_filter(self, src: Source, subject: SubjectType, ident: str | None) -> Any:
@@ -937,29 +1041,45 @@ def _section(
     names = _names(session, subject, sorted(ids))
     rows: dict[str, dict[str, Any]] = {}
     scores: dict[str, Decimal | None] = {}
+    keys = counted(subject)
+    # Subjects with the same counts (and class) have the same figures and score: tens of
+    # thousands of unit grids share a few thousand count vectors, so each is scored once.
+    memo: dict[tuple[Any, ...], tuple[dict[str, Any], list[dict[str, Any]], Decimal | None, Any]]
+    memo = {}
     for ident in sorted(ids):
-        figs = figures(subject, counts.get(ident, {}))
+        got = counts.get(ident, {})
         rc = scheme.region_class(ident) if subject.family is Family.region else None
-        sc = score(subject, figs, scheme, rc)
-        scores[ident] = sc.score
+        key = (rc.name if rc else None, *(got.get(k, 0) for k in keys))
+        hit = memo.get(key)
+        if hit is None:
+            figs = figures(subject, got)
+            sc = score(subject, figs, scheme, rc)
+            hit = memo[key] = (
+                {k: f.to_json() for k, f in figs.items()},
+                [
+                    {
+                        "indicator": p.indicator,
+                        "weight": float(p.weight),
+                        "mode": p.mode,
+                        "subscore": None if p.subscore is None else round(float(p.subscore), 2),
+                    }
+                    for p in sc.parts
+                ],
+                sc.score,
+                sc.grade,
+            )
+        fig_json, parts, sc_score, grade = hit
+        scores[ident] = sc_score
         rows[ident] = {
             "id": ident,
             "name": names.get(ident, ident),
             "class": rc.name if rc else None,
             "class_title": rc.title if rc else None,
-            "score": _num(sc.score),
-            "grade": sc.grade,
+            "score": _num(sc_score),
+            "grade": grade,
             "rank": None,
-            "figures": {k: f.to_json() for k, f in figs.items()},
-            "parts": [
-                {
-                    "indicator": p.indicator,
-                    "weight": float(p.weight),
-                    "mode": p.mode,
-                    "subscore": None if p.subscore is None else round(float(p.subscore), 2),
-                }
-                for p in sc.parts
-            ],
+            "figures": fig_json,  # shared by the rows with the same counts: read-only
+            "parts": parts,
             "previous": None,
             "change": None,
         }
@@ -1079,9 +1199,10 @@ def evaluate(
                 previous[s.subject] = {r["id"]: r for r in s.rows}
     computed: dict[SubjectType, Section] = {}
     if todo:
-        with Facts(session, p, scheme=sch, now=at) as facts:
+        families = tuple(dict.fromkeys(st.family for st in todo))
+        with Facts(session, p, scheme=sch, now=at, families=families) as facts:
             counts: dict[str, dict[str, dict[str, int]]] = {}
-            for family in dict.fromkeys(st.family for st in todo):
+            for family in families:
                 counts.update(facts.counts(family))
             for st in todo:
                 data = _section(
@@ -1158,7 +1279,8 @@ def drill(
         source = "snapshot"
     else:
         sch = scheme or load_scheme()
-        with Facts(session, p, scheme=sch, now=_now(session, now)) as facts:
+        at = _now(session, now)
+        with Facts(session, p, scheme=sch, now=at, families=(subject.family,)) as facts:
             for name, parts in lists.items():
                 rows[name] = [
                     (cid, a, part) for part in parts for cid, a in facts.cases(subject, ident, part)

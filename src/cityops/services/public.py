@@ -5,6 +5,10 @@ Nothing here reveals who reported a case or who worked on it: the status shows t
 only their EXIF-stripped copies, and only photos attached to the case's report, handling result
 or verification.
 
+The reading of a case's log behind the status (``public_trail``: the steps citizens see, when
+each public stage was reached, the public photos) is shared with Open311 (services/open311.py),
+whose request notes are the same steps.
+
 Rating needs the case number and a *rating secret* given to the reporter at submission. The
 secret is an HMAC of the case number under the deployment's key: nothing extra is stored, a
 retried submission (same idempotency key, same case) gets the same secret, and nobody can rate a
@@ -17,9 +21,10 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -164,31 +169,92 @@ class PublicStatus:
         }
 
 
-def _log(session: Session, case_id: int) -> list[tuple[str, datetime, list[str]]]:
+# --- what the public sees of a case's log (the status page here, notes in Open311) ---------------
+
+
+class LogRow(Protocol):
+    """A row of the case log with the columns ``public_trail`` reads (in ``seq`` order)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def from_state(self) -> str: ...
+    @property
+    def to_state(self) -> str: ...
+    @property
+    def entry(self) -> str: ...
+
+
+LOG_COLUMNS = (
+    CaseLogRow.seq,
+    CaseLogRow.action,
+    CaseLogRow.at,
+    CaseLogRow.from_state,
+    CaseLogRow.to_state,
+    CaseLogRow.entry,
+)
+
+
+@dataclass(frozen=True)
+class PublicStep:
+    """A step of the log citizens see: the report, and every step that moved the case (urges,
+    directives, tasks and requests stay internal). It never says who acted."""
+
+    seq: int
+    action: str
+    at: datetime
+    to_state: str
+    entry: Mapping[str, Any]  # the log entry: its reason, note, what it set (a department)
+
+
+@dataclass(frozen=True)
+class PublicTrail:
+    steps: list[PublicStep]
+    reached: dict[str, datetime]  # public stage → when the log first reached it
+    photos_before: list[str]  # the report's photos
+    photos_after: list[str]  # the handling result's and the verification's
+
+
+def public_trail(log: Iterable[LogRow]) -> PublicTrail:
+    """What citizens may see of a case's log (rows in ``seq`` order): the public status page
+    (``status``) and Open311's notes (services/open311.py) are both read from this."""
+    steps: list[PublicStep] = []
+    reached: dict[str, datetime] = {}
+    before: list[str] = []
+    after: list[str] = []
+    for row in log:
+        moved = row.seq == 1 or row.from_state != row.to_state
+        kind = _PHOTO_KINDS.get(row.action)
+        entry: dict[str, Any] = json.loads(row.entry) if moved or kind else {}
+        stage = _STAGE_OF_ACTION.get(row.action)
+        if stage and stage not in reached:
+            reached[stage] = row.at
+        if kind == "before":
+            before.extend(entry.get("attachments", ()))
+        elif kind == "after":
+            after.extend(entry.get("attachments", ()))
+        if moved:
+            steps.append(PublicStep(row.seq, row.action, row.at, row.to_state, entry))
+    return PublicTrail(steps, reached, before, after)
+
+
+def _trail(session: Session, case_id: int) -> PublicTrail:
     rows = session.execute(
-        select(CaseLogRow.action, CaseLogRow.at, CaseLogRow.entry)
-        .where(CaseLogRow.case_id == case_id)
-        .order_by(CaseLogRow.seq)
-    ).all()
-    return [(a, at, list(json.loads(e)["attachments"])) for a, at, e in rows]
+        select(*LOG_COLUMNS).where(CaseLogRow.case_id == case_id).order_by(CaseLogRow.seq)
+    )
+    return public_trail(rows)
 
 
 def status(session: Session, number: str) -> PublicStatus:
     """What a citizen may know about a case: stages and times, type, place, public photos."""
     row = _public_case(session, number)
     state = State(row.state)
-    reached: dict[str, datetime] = {}
-    before: list[str] = []
-    after: list[str] = []
-    for action, at, attachments in _log(session, row.id):
-        stage = _STAGE_OF_ACTION.get(action)
-        if stage and stage not in reached:
-            reached[stage] = at
-        kind = _PHOTO_KINDS.get(action)
-        if kind == "before":
-            before.extend(attachments)
-        elif kind == "after":
-            after.extend(attachments)
+    trail = _trail(session, row.id)
+    reached = trail.reached
     t = session.get(CatalogType, ("matter", row.type_code)) if row.type_code is not None else None
     zh, en = STAGE_LABELS[state.public_stage]
     if state is State.voided:
@@ -212,8 +278,8 @@ def status(session: Session, number: str) -> PublicStatus:
             for s in PUBLIC_STAGES
             if not (state is State.voided and s not in reached)
         ],
-        photos_before=before,
-        photos_after=after,
+        photos_before=trail.photos_before,
+        photos_after=trail.photos_after,
         rating=row.rating,
         rating_comment=row.rating_comment,
     )

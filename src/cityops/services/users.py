@@ -115,6 +115,9 @@ def set_password(session: Session, username: str, password: str) -> User:
     user.password_hash = _hasher.hash(password)
     user.token_version += 1  # sign out every session that used the old password
     session.flush()
+    from cityops.services import principals  # (it imports this module)
+
+    principals.invalidate()
     return user
 
 

@@ -1,120 +1,66 @@
 """Bulk history for benchmarks: millions of cases in the row shapes the services write, fast.
 
-Not through the services (they manage a few hundred calls a second, see docs/simulation.md): the
-rows are computed with NumPy in batches and written with PostgreSQL ``COPY`` (psycopg
-``cursor.copy``) or SQLite ``executemany`` on the raw connection, one transaction per batch.
+Not through the services (they manage a few hundred calls a second, see docs/simulation.md).
+In batches of whole days:
 
-What is written per case, as the services would have: the ``cases`` row (number, state, type and
-condition, position and grid codes, department, handler, reporter, stamps, open stage with its
-deadline and warning instant), one ``case_stage`` row per stage clock started (register,
-dispatch, handling, verify), one ``case_log`` row per action taken (report, register, dispatch,
-accept, assign, report_done, request_verify, complete_verify, close — or void, merge_duplicate,
-close as self-handled), and the supervisor's verify ``task``. Case numbers continue the
-per-district, per-day sequences (``case_number_seq`` is brought up to date).
+1. ``sim.bulk_flow.simulate`` (this process): the case flow of a batch as NumPy arrays — the
+   shares, delays and exceptional paths of ``sim/flow.py`` (checks, voids, duplicates,
+   self-handling, auto-dispatch, returns, extensions, suspensions, urges, 督办, reworks), cut at
+   the end of the history; ids and case numbers are given here, in order.
+2. ``sim.bulk_rows.Renderer`` (worker processes): the rows — case rows, stage clock runs, tasks
+   and log entries as ``core.workflow`` writes them, hash-chained as ``services.cases`` chains
+   them, so ``cityops audit verify`` (hash chains and log replay) passes on the result.
+3. The same workers write: on PostgreSQL with ``COPY``, each on its own connection; on SQLite
+   with ``executemany``, taking turns in batch order (one writer at a time), so one renders while
+   the other writes.
 
-Simplifications, documented so nobody mistakes the history for an audit trail:
-
-- **No hash chain.** Log rows carry ``prev_hash = hash = BULK_HASH`` and the entry
-  ``{"bulk": true, …}``; ``services.cases.verify_case`` reports such rows as bulk-generated instead
-  of as tampering. Hashing 8 log rows per case would cost more than everything else together.
-- Deadlines use the working calendar at minute resolution (a table of cumulative working minutes
-  per minute of the period, so 工作时/工作分钟 are exact to the minute; 工作日 counts as 8 working
-  hours); no suspensions, extensions, returns or reworks; no outbox events.
-- Cases are spread uniformly over ``cases / per_day`` days ending at ``end``; a case whose next
-  step would fall after ``end`` is open in that stage, so the queues hold about as many open
-  cases as a real centre (a few days' intake).
+Into an empty database (``fast``) foreign-key checks are off during the load (the rows are
+consistent by construction) and SQLite writes without a journal (a run killed midway leaves the
+file unusable); the indexes are kept up as the rows arrive (keys mostly grow at the right edge;
+measured cheaper than dropping and rebuilding them, which reads the wide log table once per
+index); the planner statistics are refreshed at the end.
 """
 
 from __future__ import annotations
 
-import json
 import math
+import multiprocessing as mp
+import os
+import queue
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import shapely
-from numpy.typing import NDArray
-from sqlalchemy import Engine, Index, func, select, text
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from cityops.core.clock import CalendarNotCovered, TimeLimit, TimeUnit
+from cityops.core.clock import TimeLimit
 from cityops.services import cityconfig
 from cityops.services.calendar import city_clock
-from cityops.services.cases import BULK_HASH
 from cityops.services.rules import rule_set
+from cityops.sim import bulk_rows
+from cityops.sim.bulk_flow import Flow, FlowModel, WorkMinutes, limit_minutes, simulate
+from cityops.sim.bulk_rows import BatchIds, Rendered, Renderer, Texts
 from cityops.sim.city import GridSampler, staff_of
-from cityops.sim.flow import TYPES
-from cityops.store.schema import Base, Case, CaseNumberSeq, CaseStandardRow, OrgUnit, User
-
-_US = 1_000_000
-_MIN = 60 * _US
-
-# Outcomes: share of cases, and the actions each takes (normal cases stop where ``end`` cuts).
-OUTCOMES = ("normal", "self_handled", "void", "duplicate")
-OUTCOME_P = (0.86, 0.06, 0.05, 0.03)
-NORMAL_STEPS = (
-    ("report", None, "reported"),
-    ("register", "reported", "pending_dispatch"),
-    ("dispatch", "pending_dispatch", "dispatched"),
-    ("accept", "dispatched", "handling"),
-    ("assign", "handling", "handling"),
-    ("report_done", "handling", "handled"),
-    ("request_verify", "handled", "verifying"),
-    ("complete_verify", "verifying", "verifying"),
-    ("close", "verifying", "closed"),
+from cityops.sim.flow import DEFAULT_SPEED, DEPARTMENT_SPEED, TYPES
+from cityops.store.schema import (
+    Case,
+    CaseLogRow,
+    CaseNumberSeq,
+    CaseStageRow,
+    CaseStandardRow,
+    OrgUnit,
+    TaskRow,
+    User,
 )
-STAGE_OF_STATE = {
-    "reported": "register",
-    "pending_dispatch": "dispatch",
-    "dispatched": "handling",
-    "handling": "handling",
-    "verifying": "verify",
-}
-ROLE_OF_STEP = {
-    "report": "supervisor",
-    "register": "acceptor",
-    "dispatch": "dispatcher",
-    "accept": "department",
-    "assign": "department",
-    "report_done": "handler",
-    "request_verify": "acceptor",
-    "complete_verify": "supervisor",
-    "close": "acceptor",
-    "void": "acceptor",
-    "merge_duplicate": "acceptor",
-}
 
-CASE_COLS = (
-    "id", "number", "state", "version", "source", "type_code", "condition", "handling_limit",
-    "description", "address", "lon", "lat", "grid_code", "community_code", "street_code",
-    "district_code", "department", "handler_id", "reporter_id", "reporter_name",
-    "reporter_phone", "reporter_contact", "urgent", "self_handled", "returns", "reworks",
-    "extensions", "urges", "supervisions", "reported_at", "registered_at", "dispatched_at",
-    "handled_at", "closed_at", "close_reason", "stage", "warn_at", "due_at", "paused",
-    "updated_at", "rating_comment", "verify_result", "parent_id", "task_kind",
-    "task_assignee_id", "task_opened_at",
-)  # fmt: skip
-STAGE_COLS = (
-    "case_id", "stage", "started_at", "time_limit", "due_at", "warn_at", "ended_at", "pauses",
-)  # fmt: skip
-LOG_COLS = (
-    "case_id", "seq", "action", "at", "actor_id", "actor_role", "from_state", "to_state",
-    "entry", "prev_hash", "hash",
-)  # fmt: skip
-TASK_COLS = (
-    "case_id",
-    "kind",
-    "assignee_id",
-    "opened_at",
-    "due_at",
-    "completed_at",
-    "result",
-    "note",
-)
+TABLES = ("cases", "case_stage", "case_log", "task")
 
 
 @dataclass(frozen=True)
@@ -123,10 +69,14 @@ class BulkConfig:
     end: datetime
     seed: int = 1
     per_day: int = 3000
-    batch: int = 50_000
-    # Drop the secondary indexes of the four tables and build them again at the end: much faster
-    # for a large load into a fresh database; leaves them missing if the run is killed midway.
-    defer_indexes: bool = False
+    batch: int = 20_000  # cases per batch, rounded to whole days
+    # A load into an empty database: foreign-key checks off, SQLite without a journal.
+    # None: when the case tables are empty.
+    fast: bool | None = None
+    # Former name of ``fast`` (the indexes are no longer dropped and built again).
+    defer_indexes: bool | None = None
+    # Processes that render and write the batches: None = 2 (one per core); 0 = this process.
+    workers: int | None = None
 
 
 @dataclass
@@ -135,144 +85,395 @@ class BulkResult:
     logs: int = 0
     stages: int = 0
     tasks: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # everything, statistics included
+    load_seconds: float = 0.0  # the batches simulated, rendered and written
+    phases: dict[str, float] = field(default_factory=dict)  # CPU seconds by step (all processes)
 
     @property
     def cases_per_s(self) -> float:
         return self.cases / self.seconds if self.seconds else 0.0
 
 
-class WorkMinutes:
-    """Cumulative working minutes per minute of a period: working-time deadlines, vectorised."""
-
-    def __init__(self, session: Session, first: date, last: date) -> None:
-        clock = city_clock(session)
-        self.origin = int(datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp())
-        days = (last - first).days + 1
-        working = np.zeros(days * 1440, dtype=np.int8)
-        for d in range(days):
-            day = first + timedelta(days=d)
-            try:
-                periods = clock.periods_on(day)
-            except CalendarNotCovered:  # a year the holiday data lacks: Monday–Friday
-                periods = clock.config.periods_for(day) if day.weekday() < 5 else ()
-            for p in periods:
-                a = datetime.combine(day, p.start, clock.tz).timestamp()
-                b = datetime.combine(day, p.end, clock.tz).timestamp()
-                i, j = (int(a) - self.origin) // 60, (int(b) - self.origin) // 60
-                working[max(i, 0) : max(min(j, days * 1440), 0)] = 1
-        self.cum = np.concatenate(([0], np.cumsum(working, dtype=np.int64)))
-        self.limit_minutes = len(working)
-
-    def add(self, start_us: NDArray[np.int64], minutes: NDArray[np.float64]) -> NDArray[np.int64]:
-        """Instants ``minutes`` working minutes after ``start_us`` (µs since the epoch)."""
-        idx = np.clip((start_us // _US - self.origin) // 60, 0, self.limit_minutes)
-        target = self.cum[idx] + np.ceil(minutes).astype(np.int64)
-        pos = np.searchsorted(self.cum, target, side="left")
-        pos = np.minimum(pos, self.limit_minutes)
-        return np.maximum((self.origin + pos * 60) * _US, start_us)
+# --- the city, loaded once ---------------------------------------------------------------------------
 
 
-def _limit_minutes(limit: TimeLimit) -> tuple[float, bool]:
-    """(minutes, counted in working time?) of a limit."""
-    amount = float(limit.amount)
-    unit = limit.unit
-    if unit is TimeUnit.working_minute:
-        return amount, True
-    if unit is TimeUnit.working_hour:
-        return amount * 60, True
-    if unit is TimeUnit.working_day:
-        return amount * 480, True
-    if unit is TimeUnit.natural_minute:
-        return amount, False
-    if unit is TimeUnit.natural_day:
-        return amount * 1440, False
-    return amount * 60, False  # natural and urgent hours
+def _load(session: Session, seed: int, first: date, last: date) -> tuple[FlowModel, Texts]:
+    sampler = GridSampler(session, seed)
+    codes = sampler.codes
+    grid_geom = np.array(sampler.geoms, dtype=object)
+    inner = shapely.point_on_surface(grid_geom)
+    weights = np.zeros(len(codes))
+    for w, comm in zip(sampler.weights, sampler.communities, strict=True):
+        idx = sampler.by_community[comm]
+        weights[idx] = w / len(idx)
+    districts = sorted({c[:6] for c in codes})
+    d_index = {d: i for i, d in enumerate(districts)}
+    conds: dict[str, list[tuple[str, TimeLimit]]] = {}
+    for r in session.scalars(select(CaseStandardRow).order_by(CaseStandardRow.seq)):
+        conds.setdefault(r.type_code, []).append((r.condition, TimeLimit.parse(r.time_limit)))
+    types = [t for t in TYPES if t.code in conds]
+    combo_first: list[int] = []
+    combo_cond: list[str] = []
+    combo_limit: list[str] = []
+    combo_extra: list[str] = []
+    combo_min: list[float] = []
+    combo_working: list[bool] = []
+    combo_extra_min: list[float] = []
+    width = max(len(conds[t.code]) for t in types)
+    combo_cum = np.ones((len(types), width))
+    for i, t in enumerate(types):
+        combo_first.append(len(combo_cond))
+        weight = np.array([0.8**j for j in range(len(conds[t.code]))])
+        combo_cum[i, : len(weight)] = np.cumsum(weight) / weight.sum()
+        for cond, limit in conds[t.code]:
+            extra = "2工作日" if limit.unit.value == "工作日" else "1工作日"
+            minutes, working = limit_minutes(limit)
+            combo_cond.append(cond)
+            combo_limit.append(str(limit))
+            combo_extra.append(extra)
+            combo_min.append(minutes)
+            combo_working.append(working)
+            combo_extra_min.append(limit_minutes(TimeLimit.parse(extra))[0])
+    combo_cum[:, -1] = 1.0
+    staff = staff_of(session)
+    ids = dict(session.execute(select(User.username, User.id)).all())
+    rules = rule_set(session)
+    known = set(session.scalars(select(OrgUnit.code).where(OrgUnit.kind == "department")))
+    depts = sorted(d for d in staff.department_user if d in known) or sorted(staff.department_user)
+    if not depts:
+        raise ValueError("the city has no department with a department user (sim.city)")
+    dept_index = {d: i for i, d in enumerate(depts)}
+    dept = np.zeros((len(types), len(districts)), dtype=np.int32)
+    auto = np.zeros((len(types), len(districts)), dtype=bool)
+    auto_note = np.full((len(types), len(districts)), -1, dtype=np.int32)
+    notes: list[str] = []
+    for i, t in enumerate(types):
+        for j, d in enumerate(districts):
+            s = rules.resolve(t.code, t.code[:2], d, None, None)
+            ok = s.department in dept_index
+            dept[i, j] = dept_index[s.department] if ok and s.department else 0
+            if ok and s.auto_dispatch:
+                auto[i, j] = True
+                auto_note[i, j] = len(notes)
+                notes.append(f"自动派遣：{s.reason}")
+    handlers = [
+        [ids[u] for u in staff.handlers.get(d, [])] or [ids[staff.department_user[d]]]
+        for d in depts
+    ]
+    hmax = max(len(h) for h in handlers)
+    dept_handlers = np.array([h + [h[0]] * (hmax - len(h)) for h in handlers], dtype=np.int64)
+    sup_of = staff.grid_supervisor
+    fallback_sup = ids[staff.supervisors[0]]
+    grid_sup = np.array([ids.get(sup_of.get(c, ""), fallback_sup) for c in codes], np.int64)
+    clock = city_clock(session)
+    limits = cityconfig.active().stage_limits
+    offset = clock.tz.utcoffset(datetime(first.year, first.month, first.day))
+    model = FlowModel(
+        grid_p=weights / weights.sum(),
+        grid_box=sampler.bounds,
+        grid_geom=grid_geom,
+        grid_inner=np.column_stack((shapely.get_x(inner), shapely.get_y(inner))),
+        grid_district=np.array([d_index[c[:6]] for c in codes], dtype=np.int32),
+        grid_sup=grid_sup,
+        type_p_patrol=_p([t.patrol for t in types]),
+        type_p_public=_p([t.public for t in types]),
+        type_self_handle=np.array([t.self_handle for t in types]),
+        combo_first=np.array(combo_first, dtype=np.int32),
+        combo_cum=combo_cum,
+        combo_limit_min=np.array(combo_min),
+        combo_limit_working=np.array(combo_working),
+        combo_extra_min=np.array(combo_extra_min),
+        dept=dept,
+        auto=auto,
+        dept_user=np.array([ids[staff.department_user[d]] for d in depts], dtype=np.int64),
+        dept_handlers=dept_handlers,
+        dept_handler_count=np.array([len(h) for h in handlers], dtype=np.int64),
+        dept_speed=np.array([DEPARTMENT_SPEED.get(d, DEFAULT_SPEED) for d in depts]),
+        acceptors=np.array([ids[u] for u in staff.acceptors], dtype=np.int64),
+        dispatchers=np.array([ids[u] for u in staff.dispatchers], dtype=np.int64),
+        leaders=np.array([ids[u] for u in staff.leaders], dtype=np.int64),
+        reg_limit=limit_minutes(limits.register),
+        dis_limit=limit_minutes(limits.dispatch),
+        ver_limit=limit_minutes(limits.verify),
+        work=WorkMinutes(clock, first, last),
+        utc_offset=int(offset.total_seconds()) if offset else 0,
+    )
+    texts = Texts(
+        grid_codes=np.array([c.encode() for c in codes], dtype="S15"),
+        districts=districts,
+        type_codes=np.array([t.code.encode() for t in types], dtype="S5"),
+        type_names=[t.name for t in types],
+        combo_condition=combo_cond,
+        combo_limit=combo_limit,
+        combo_extra=combo_extra,
+        dept_codes=depts,
+        auto_note=auto_note,
+        notes=notes,
+        reg_limit=str(limits.register),
+        dis_limit=str(limits.dispatch),
+        ver_limit=str(limits.verify),
+    )
+    return model, texts
 
 
-def _ts(us: NDArray[np.int64], pg: bool) -> list[str | None]:
-    """Timestamps as the databases store them: SQLite naive UTC text, PostgreSQL with +00."""
-    s = np.datetime_as_string(us.astype("datetime64[us]"), unit="us")
-    out = [v.replace("T", " ") + ("+00" if pg else "") for v in s.tolist()]
-    return out
+def _p(weights: list[float]) -> np.ndarray[Any, Any]:
+    a: np.ndarray[Any, Any] = np.array(weights, dtype=float)
+    return a / float(a.sum())
 
 
-def _ts_or_none(us: NDArray[np.int64], pg: bool) -> list[str | None]:
-    vals = _ts(np.where(us > 0, us, 0), pg)
-    return [v if ok else None for v, ok in zip(vals, (us > 0).tolist(), strict=True)]
+# --- batches ------------------------------------------------------------------------------------------
 
 
-class _Model:
-    """Everything loaded once: grids and their weights, types and limits, departments, staff."""
+@dataclass
+class _Batch:
+    index: int
+    flow: Flow
+    ids: BatchIds
 
-    def __init__(self, session: Session, cfg: BulkConfig, first: date, last: date) -> None:
-        sampler = GridSampler(session, cfg.seed)
-        self.grid_codes = np.array(sampler.codes, dtype=object)
-        self.grid_box = sampler.bounds
-        self.grid_geom = np.array(sampler.geoms, dtype=object)
-        inner = shapely.point_on_surface(self.grid_geom)
-        self.grid_inner = np.column_stack((shapely.get_x(inner), shapely.get_y(inner)))
-        weights = np.zeros(len(sampler.codes))
-        for w, comm in zip(sampler.weights, sampler.communities, strict=True):
-            idx = sampler.by_community[comm]
-            weights[idx] = w / len(idx)
-        self.grid_p = weights / weights.sum()
-        conds: dict[str, tuple[str, TimeLimit]] = {}
-        for r in session.scalars(select(CaseStandardRow).order_by(CaseStandardRow.seq)):
-            conds.setdefault(r.type_code, (r.condition, TimeLimit.parse(r.time_limit)))
-        self.types = [t for t in TYPES if t.code in conds]
-        mix = np.array([t.patrol + t.public for t in self.types], dtype=float)
-        self.type_p = mix / mix.sum()
-        self.type_code = [t.code for t in self.types]
-        self.type_name = [t.name for t in self.types]
-        self.condition = [conds[t.code][0] for t in self.types]
-        self.limit_text = [str(conds[t.code][1]) for t in self.types]
-        mins = [_limit_minutes(conds[t.code][1]) for t in self.types]
-        self.limit_min = np.array([m for m, _ in mins])
-        self.limit_working = np.array([wk for _, wk in mins])
-        self.self_handle = np.array([t.self_handle for t in self.types])
-        staff = staff_of(session)
-        ids = dict(session.execute(select(User.username, User.id)).all())
-        self.districts = sorted({c[:6] for c in sampler.codes})
-        rules = rule_set(session)
-        known = set(session.scalars(select(OrgUnit.code).where(OrgUnit.kind == "department")))
-        fallback = sorted(staff.department_user)[0] if staff.department_user else None
-        self.dept = np.empty((len(self.types), len(self.districts)), dtype=object)
-        for i, t in enumerate(self.types):
-            for j, d in enumerate(self.districts):
-                s = rules.resolve(t.code, t.code[:2], d, None, None)
-                dept = s.department if s.department in known else fallback
-                self.dept[i, j] = dept if dept in staff.department_user else fallback
-        self.dept_user = {d: ids[u] for d, u in staff.department_user.items()}
-        self.handlers = {d: [ids[u] for u in us] for d, us in staff.handlers.items()}
-        self.acceptors = np.array([ids[u] for u in staff.acceptors])
-        self.dispatchers = np.array([ids[u] for u in staff.dispatchers])
-        self.grid_sup = np.array(
-            [ids.get(staff.grid_supervisor.get(c, ""), 0) for c in sampler.codes], dtype=np.int64
+
+class _Numbers:
+    """Case numbers continue the stored per-district, per-local-day sequences."""
+
+    def __init__(self, seqs: dict[str, int], districts: list[str]) -> None:
+        self.seqs = seqs
+        self.districts = np.array(districts)
+
+    def assign(self, district: np.ndarray[Any, Any], local_day: np.ndarray[Any, Any]) -> Any:
+        key = district.astype(np.int64) * 100_000_000 + local_day
+        uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        order = np.argsort(inverse, kind="stable")
+        rank = np.empty(len(key), dtype=np.int64)
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        rank[order] = np.arange(len(key)) - np.repeat(starts, counts)
+        base = np.zeros(len(uniq), dtype=np.int64)
+        for i, (k, c) in enumerate(zip(uniq.tolist(), counts.tolist(), strict=True)):
+            prefix = f"{self.districts[k // 100_000_000]}-{k % 100_000_000}"
+            base[i] = self.seqs.get(prefix, 0)
+            self.seqs[prefix] = int(base[i]) + c
+        return base[inverse] + rank + 1
+
+
+def _batches(
+    config: BulkConfig, model: FlowModel, texts: Texts, next_ids: list[int], numbers: _Numbers
+) -> Iterator[_Batch]:
+    """The batches in order: the flow of whole days of cases, with their ids and numbers."""
+    days = max(1, math.ceil(config.cases / config.per_day))
+    end = int(config.end.timestamp())
+    last_local = datetime.fromtimestamp(end + model.utc_offset, UTC).date()
+    first_day = (last_local - date(1970, 1, 1)).days - (days - 1)
+    edges = np.arange(days + 1, dtype=np.int64) * config.cases // days
+    per_batch = max(1, config.batch // max(1, config.per_day))
+    district = model.grid_district
+    for b, d0 in enumerate(range(0, days, per_batch)):
+        d1 = min(days, d0 + per_batch)
+        counts = np.diff(edges[d0 : d1 + 1])
+        day = np.repeat((first_day + np.arange(d0, d1, dtype=np.int64)) * 86400, counts)
+        rng = np.random.default_rng([config.seed, b])
+        flow = simulate(model, rng, day, next_ids[0], end)
+        days_local = (flow.t0 + model.utc_offset) // 86400
+        ymd_of = _ymd_table(int(days_local.min()), int(days_local.max()))
+        local_day = ymd_of[days_local - int(days_local.min())]
+        seq = numbers.assign(district[flow.grid], local_day)
+        logs, stages, tasks = bulk_rows.counts(flow)
+        ids = BatchIds(next_ids[1], next_ids[2], next_ids[3], seq, local_day)
+        next_ids[0] += flow.n
+        next_ids[1] += logs
+        next_ids[2] += stages
+        next_ids[3] += tasks
+        yield _Batch(b, flow, ids)
+
+
+def _ymd_table(lo: int, hi: int) -> np.ndarray[Any, Any]:
+    return np.array(
+        [int((date(1970, 1, 1) + timedelta(days=d)).strftime("%Y%m%d")) for d in range(lo, hi + 1)],
+        dtype=np.int64,
+    )
+
+
+# --- writing ------------------------------------------------------------------------------------------
+
+
+def _conninfo(engine: Engine) -> str:
+    url = make_url(engine.url.render_as_string(hide_password=False))
+    parts = {
+        "host": url.host,
+        "port": url.port,
+        "user": url.username,
+        "password": url.password,
+        "dbname": url.database,
+    }
+    parts |= {k: v for k, v in url.query.items() if isinstance(v, str)}
+    return " ".join(f"{k}='{v}'" for k, v in parts.items() if v is not None)
+
+
+def _backend_cpu(pid: int | None) -> float:
+    """CPU seconds of a local PostgreSQL backend process (0 when it is not on this host)."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class _PgWriter:
+    """One connection; a batch is one transaction of four ``COPY``s."""
+
+    def __init__(self, conninfo: str, fast: bool) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(conninfo)
+        with self.conn.cursor() as cur:
+            cur.execute("SET synchronous_commit = off")
+            if fast:
+                try:  # foreign-key triggers off (superuser only); the rows are consistent
+                    cur.execute("SET session_replication_role = replica")
+                except psycopg.Error:
+                    self.conn.rollback()
+                    cur.execute("SET synchronous_commit = off")
+            cur.execute(
+                "SELECT pg_backend_pid(), inet_server_addr() IS NULL OR "
+                "host(inet_server_addr()) IN ('127.0.0.1', '::1')"
+            )
+            row = cur.fetchone()
+        self.conn.commit()
+        local = bool(row and row[1])
+        self.pid = int(row[0]) if row and local and os.path.exists(f"/proc/{row[0]}") else None
+
+    def write(self, rendered: Rendered, index: int) -> dict[str, float]:
+        c0, s0 = _cpu(), _backend_cpu(self.pid)
+        with self.conn.cursor() as cur:
+            for table in rendered.tables:
+                if not table.rows:
+                    continue
+                names = ", ".join(name for name, _kind, _v in table.columns)
+                data = bulk_rows.copy_text(table)
+                with cur.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+                    view = memoryview(data)
+                    for start in range(0, len(data), 1 << 22):
+                        copy.write(view[start : start + (1 << 22)])
+        self.conn.commit()
+        return {"copy": _cpu() - c0, "server": _backend_cpu(self.pid) - s0}
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _SqliteWriter:
+    """Its own connection; writers take turns in batch order (SQLite has one writer at a time),
+    so one renders the next batch while the other writes."""
+
+    def __init__(self, path: str, fast: bool, turn: Any) -> None:
+        import sqlite3
+
+        self.conn = sqlite3.connect(path, isolation_level=None, timeout=3600)
+        for pragma in (
+            "foreign_keys = OFF",
+            "synchronous = OFF",
+            "cache_size = -400000",
+            "mmap_size = 68719476736",  # pages read from the OS cache in place, after a turn
+            "temp_store = MEMORY",
+            *(["journal_mode = OFF"] if fast else []),
+        ):
+            self.conn.execute(f"PRAGMA {pragma}")
+        self.turn = turn
+
+    def write(self, rendered: Rendered, index: int) -> dict[str, float]:
+        statements = [bulk_rows.sqlite_insert(t) for t in rendered.tables if t.rows]
+        with self.turn:
+            self.turn.wait_for(lambda: self.turn.value == index)
+        c0 = _cpu()
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            for sql, rows in statements:
+                self.conn.executemany(sql, rows)
+            self.conn.execute("COMMIT")
+        finally:
+            with self.turn:
+                self.turn.value = index + 1
+                self.turn.notify_all()
+        return {"sqlite": _cpu() - c0}
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _cpu() -> float:
+    return time.process_time()
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where the rows go: a PostgreSQL conninfo or an SQLite file."""
+
+    pg: bool
+    location: str
+    fast: bool
+
+    def writer(self, turn: Any) -> _PgWriter | _SqliteWriter:
+        if self.pg:
+            return _PgWriter(self.location, self.fast)
+        return _SqliteWriter(self.location, self.fast, turn)
+
+
+class _Turn:
+    """The turn of writing in this process (no other writer)."""
+
+    value = 0
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def wait_for(self, predicate: Callable[[], bool]) -> bool:
+        return True
+
+    def notify_all(self) -> None:
+        return None
+
+
+def _worker(texts: Texts, target: _Target, turn: Any, tasks: Any, results: Any) -> None:
+    """A worker process: renders the batches it takes and writes them."""
+    renderer = Renderer(texts)
+    writer = target.writer(turn)
+    try:
+        while True:
+            batch = tasks.get()
+            if batch is None:
+                break
+            c0 = _cpu()
+            rendered = renderer.render(batch.flow, batch.ids, target.pg)
+            cpu = {"render": _cpu() - c0} | writer.write(rendered, batch.index)
+            counts = Rendered([], rendered.logs, rendered.stages, rendered.tasks)
+            results.put((batch.index, counts, cpu))
+    except BaseException as exc:  # report it: the parent must not wait forever
+        results.put((-1, repr(exc), {}))
+        raise
+    finally:
+        writer.close()
+
+
+# --- indexes and settings around the load --------------------------------------------------------
+
+
+def _empty(engine: Engine) -> bool:
+    with Session(engine) as s:
+        return all(
+            s.scalar(select(model.id).limit(1)) is None
+            for model in (Case, CaseLogRow, CaseStageRow, TaskRow)
         )
-        fallback_sup = ids[staff.supervisors[0]]
-        self.grid_sup[self.grid_sup == 0] = fallback_sup
-        self.work = WorkMinutes(session, first, last)
-        limits = cityconfig.active().stage_limits
-        self.register_min = _limit_minutes(limits.register)
-        self.dispatch_min = _limit_minutes(limits.dispatch)
-        self.verify_min = _limit_minutes(limits.verify)
 
 
-def _deadline(
-    model: _Model, start: NDArray[np.int64], minutes: NDArray[np.float64], working: NDArray[Any]
-) -> NDArray[np.int64]:
-    natural = start + (minutes * _MIN).astype(np.int64)
-    if not working.any():
-        return natural
-    return np.where(working, model.work.add(start, minutes), natural)
+def _say(progress: Callable[[str], None] | None, line: str) -> None:
+    if progress:
+        progress(line)
 
 
-def _stage_deadline(
-    model: _Model, start: NDArray[np.int64], limit: tuple[float, bool], share: float = 1.0
-) -> NDArray[np.int64]:
-    minutes = np.full(len(start), limit[0] * share)
-    return _deadline(model, start, minutes, np.full(len(start), limit[1]))
+# --- the run ------------------------------------------------------------------------------------------
 
 
 def generate(
@@ -281,330 +482,195 @@ def generate(
     *,
     progress: Callable[[str], None] | None = None,
 ) -> BulkResult:
-    """Write ``config.cases`` cases of history ending at ``config.end``."""
-    t0 = time.perf_counter()
+    """Write ``config.cases`` cases of history ending at ``config.end`` (the city and its staff
+    must exist: ``sim.city.setup_city``)."""
+    t_start = time.perf_counter()
     days = max(1, math.ceil(config.cases / config.per_day))
-    end_us = int(config.end.timestamp() * _US)
-    start_us = end_us - days * 86_400 * _US
     first = (config.end - timedelta(days=days + 2)).astimezone(UTC).date()
-    last = (config.end + timedelta(days=60)).astimezone(UTC).date()
-    with Session(engine) as session:
-        model = _Model(session, config, first, last)
-        next_id = (session.scalar(select(func.max(Case.id))) or 0) + 1
-        seqs = dict(session.execute(select(CaseNumberSeq.prefix, CaseNumberSeq.last)).all())
-        tz = city_clock(session).tz
+    last = (config.end + timedelta(days=90)).astimezone(UTC).date()
     pg = engine.dialect.name == "postgresql"
-    deferred = _drop_indexes(engine) if config.defer_indexes else []
-    rng = np.random.default_rng(config.seed)
+    with Session(engine) as session:
+        model, texts = _load(session, config.seed, first, last)
+        next_ids = [
+            (session.scalar(select(func.max(m.id))) or 0) + 1
+            for m in (Case, CaseLogRow, CaseStageRow, TaskRow)
+        ]
+        seqs = dict(session.execute(select(CaseNumberSeq.prefix, CaseNumberSeq.last)).all())
+    fast = config.fast if config.fast is not None else config.defer_indexes
+    if fast is None:
+        fast = _empty(engine)
+    workers = config.workers if config.workers is not None else 2
+    if workers and "fork" not in mp.get_all_start_methods():
+        workers = 0
+    numbers = _Numbers(seqs, texts.districts)
     result = BulkResult()
-    done = 0
-    while done < config.cases:
-        n = min(config.batch, config.cases - done)
-        # Report instants: evenly through the history, jittered, in order (ids follow time).
-        lo = start_us + (end_us - start_us) * done // config.cases
-        hi = start_us + (end_us - start_us) * (done + n) // config.cases
-        reported = np.sort(rng.integers(lo, max(hi, lo + 1), n))
-        batch = _batch(model, rng, reported, next_id, end_us, seqs, tz, pg)
-        _write(engine, batch, pg)
-        result.cases += n
-        result.logs += len(batch["log"])
-        result.stages += len(batch["stage"])
-        result.tasks += len(batch["task"])
-        next_id += n
-        done += n
-        if progress:
-            el = time.perf_counter() - t0
-            progress(f"{done:,} cases, {result.logs:,} log rows, {done / el:,.0f} cases/s")
-    if deferred:
-        if progress:
-            progress(f"building {len(deferred)} indexes again")
-        with engine.begin() as conn:
-            for index in deferred:
-                index.create(conn)
-    _finish(engine, seqs, pg)
-    result.seconds = time.perf_counter() - t0
+    batches = _batches(config, model, texts, next_ids, numbers)
+    if pg:
+        _run(texts, _Target(True, _conninfo(engine), fast), batches, workers, result, progress)
+    else:
+        database = engine.url.database
+        if not database or database == ":memory:":
+            raise ValueError("bulk generation needs an SQLite database file")
+        target = _Target(False, database, fast)
+        with _sqlite_load(engine, target):
+            _run(texts, target, batches, workers, result, progress)
+    _finish(engine, numbers.seqs, pg)
+    result.seconds = time.perf_counter() - t_start
     return result
 
 
-def _batch(
-    model: _Model,
-    rng: np.random.Generator,
-    reported: NDArray[np.int64],
-    first_id: int,
-    end_us: int,
-    seqs: dict[str, int],
-    tz: Any,
-    pg: bool,
-) -> dict[str, list[tuple[Any, ...]]]:
-    n = len(reported)
-    ids = np.arange(first_id, first_id + n)
-    grid = rng.choice(len(model.grid_codes), n, p=model.grid_p)
-    box = model.grid_box[grid]
-    lon = np.round(box[:, 0] + rng.random(n) * (box[:, 2] - box[:, 0]), 7)
-    lat = np.round(box[:, 1] + rng.random(n) * (box[:, 3] - box[:, 1]), 7)
-    # A point of the grid's bbox may lie outside the grid (edge grids): use a point inside.
-    outside = ~shapely.contains_xy(model.grid_geom[grid], lon, lat)
-    lon = np.where(outside, np.round(model.grid_inner[grid, 0], 7), lon)
-    lat = np.where(outside, np.round(model.grid_inner[grid, 1], 7), lat)
-    codes = model.grid_codes[grid]
-    district = np.array([c[:6] for c in codes], dtype=object)
-    d_idx = np.searchsorted(np.array(model.districts), district)
-    typ = rng.choice(len(model.types), n, p=model.type_p)
-    src_draw = rng.random(n)
-    source = np.where(src_draw < 0.6, "patrol", np.where(src_draw < 0.85, "public", "hotline"))
-    outcome = rng.choice(len(OUTCOMES), n, p=OUTCOME_P)
-    # Self-handling only for patrol reports of simple problems; others become normal.
-    selfh = (outcome == 1) & (source == "patrol") & model.self_handle[typ]
-    outcome = np.where((outcome == 1) & ~selfh, 0, outcome)
-    sup = model.grid_sup[grid]
-    acceptor = model.acceptors[rng.integers(0, len(model.acceptors), n)]
-    dispatcher = model.dispatchers[rng.integers(0, len(model.dispatchers), n)]
-    reporter = np.where(source == "patrol", sup, np.where(source == "hotline", acceptor, 0))
-    dept = model.dept[typ, d_idx]
-    limit_min = model.limit_min[typ]
-    working = model.limit_working[typ]
-
-    # Step instants (µs); a step after end_us has not happened yet.
-    exp = rng.exponential
-    t = np.zeros((n, 9), dtype=np.int64)
-    t[:, 0] = reported
-    t[:, 1] = reported + (exp(7, n) * _MIN).astype(np.int64)
-    t[:, 2] = t[:, 1] + (exp(6, n) * _MIN).astype(np.int64)
-    t[:, 3] = model.work.add(t[:, 2], exp(25, n) + 1)
-    t[:, 4] = t[:, 3] + ((rng.random(n) * 14 + 1) * _MIN).astype(np.int64)
-    share = rng.lognormal(math.log(0.45), 0.6, n)
-    done_at = _deadline(model, t[:, 2], limit_min * share, working)
-    t[:, 5] = np.maximum(done_at, t[:, 4] + 10 * _MIN)
-    t[:, 6] = t[:, 5] + (exp(15, n) * _MIN).astype(np.int64)
-    t[:, 7] = model.work.add(t[:, 6], rng.lognormal(math.log(45), 0.6, n))
-    t[:, 8] = t[:, 7] + (exp(12, n) * _MIN).astype(np.int64)
-    steps = np.where(outcome == 0, (t <= end_us).sum(axis=1), 0)
-    # Short outcomes: report + one action (void / merge / self-handled close) a few minutes later.
-    short_at = reported + np.where(outcome == 1, 0, (exp(8, n) * _MIN).astype(np.int64))
-    short_done = short_at <= end_us
-    steps = np.where(outcome != 0, np.where(short_done, 2, 1), steps)
-
-    handler = np.zeros(n, dtype=np.int64)
-    dept_user = np.zeros(n, dtype=np.int64)
-    for d in set(dept.tolist()):
-        if d is None:
-            continue
-        mask = dept == d
-        hs = np.array(model.handlers.get(d) or [model.dept_user[d]])
-        handler[mask] = hs[rng.integers(0, len(hs), int(mask.sum()))]
-        dept_user[mask] = model.dept_user[d]
-
-    # Deadlines of each stage clock.
-    reg_due = _stage_deadline(model, t[:, 0], model.register_min)
-    reg_warn = _stage_deadline(model, t[:, 0], model.register_min, 0.8)
-    dis_due = _stage_deadline(model, t[:, 1], model.dispatch_min)
-    dis_warn = _stage_deadline(model, t[:, 1], model.dispatch_min, 0.8)
-    han_due = _deadline(model, t[:, 2], limit_min, working)
-    han_warn = _deadline(model, t[:, 2], limit_min * 0.8, working)
-    ver_due = _stage_deadline(model, t[:, 6], model.verify_min)
-    ver_warn = _stage_deadline(model, t[:, 6], model.verify_min, 0.8)
-
-    # Case numbers: per district and local day, continuing the stored sequences.
-    local_days = np.datetime_as_string(
-        (reported + int(tz.utcoffset(datetime(2000, 1, 1)).total_seconds()) * _US).astype(
-            "datetime64[us]"
-        ),
-        unit="D",
-    )
-    numbers: list[str] = []
-    for dist, day in zip(district.tolist(), local_days.tolist(), strict=True):
-        prefix = f"{dist}-{day.replace('-', '')}"
-        seq = seqs.get(prefix, 0) + 1
-        seqs[prefix] = seq
-        numbers.append(f"{prefix}-{seq:04d}")
-
-    ts = {k: _ts(t[:, k], pg) for k in range(9)}
-    due = {
-        "reg": (_ts(reg_due, pg), _ts(reg_warn, pg)),
-        "dis": (_ts(dis_due, pg), _ts(dis_warn, pg)),
-        "han": (_ts(han_due, pg), _ts(han_warn, pg)),
-        "ver": (_ts(ver_due, pg), _ts(ver_warn, pg)),
-    }
-    short_ts = _ts(short_at, pg)
-    reg_limit, dis_limit = (
-        str(cityconfig.active().stage_limits.register),
-        str(cityconfig.active().stage_limits.dispatch),
-    )
-    ver_limit = str(cityconfig.active().stage_limits.verify)
-
-    case_rows: list[tuple[Any, ...]] = []
-    stage_rows: list[tuple[Any, ...]] = []
-    log_rows: list[tuple[Any, ...]] = []
-    task_rows: list[tuple[Any, ...]] = []
-    entry = json.dumps({"bulk": True})
-    dispatch_entry = {
-        d: json.dumps({"bulk": True, "sets": {"department": d}}) for d in set(dept.tolist())
-    }
-    lst = {
-        "id": ids.tolist(),
-        "typ": typ.tolist(),
-        "src": source.tolist(),
-        "out": outcome.tolist(),
-        "steps": steps.tolist(),
-        "code": codes.tolist(),
-        "lon": lon.tolist(),
-        "lat": lat.tolist(),
-        "dept": dept.tolist(),
-        "handler": handler.tolist(),
-        "dept_user": dept_user.tolist(),
-        "reporter": reporter.tolist(),
-        "sup": sup.tolist(),
-        "acc": acceptor.tolist(),
-        "dis": dispatcher.tolist(),
-    }
-    false, true = (False, True)
-    for i in range(n):
-        cid = lst["id"][i]
-        ti = lst["typ"][i]
-        out = lst["out"][i]
-        k = lst["steps"][i]
-        src = lst["src"][i]
-        code = lst["code"][i]
-        rep = lst["reporter"][i] or None
-        rep_role = {"patrol": "supervisor", "hotline": "acceptor"}.get(src, "public")
-        actor = {
-            "supervisor": lst["sup"][i],
-            "acceptor": lst["acc"][i],
-            "dispatcher": lst["dis"][i],
-            "department": lst["dept_user"][i],
-            "handler": lst["handler"][i],
-        }
-        # The log.
-        log_rows.append(
-            (cid, 1, "report", ts[0][i], rep, rep_role, None, "reported", entry, BULK_HASH,
-             BULK_HASH)
-        )  # fmt: skip
-        state = "reported"
-        close_reason = None
-        closed_at = None
-        if out == 0:
-            for s in range(1, k):
-                action, frm, to = NORMAL_STEPS[s]
-                role = ROLE_OF_STEP[action]
-                e = entry if s != 2 else dispatch_entry[lst["dept"][i]]
-                log_rows.append(
-                    (cid, s + 1, action, ts[s][i], actor[role], role, frm, to, e, BULK_HASH,
-                     BULK_HASH)
-                )  # fmt: skip
-                state = to
-            if k == 9:
-                close_reason, closed_at = "normal", ts[8][i]
-        elif k == 2:
-            action, state, close_reason = {
-                1: ("close", "closed", "self_handled"),
-                2: ("void", "voided", None),
-                3: ("merge_duplicate", "closed", "duplicate"),
-            }[out]
-            role = "supervisor" if out == 1 else "acceptor"
-            log_rows.append(
-                (cid, 2, action, short_ts[i], actor[role], role, "reported", state, entry,
-                 BULK_HASH, BULK_HASH)
-            )  # fmt: skip
-            closed_at = short_ts[i]
-        # Stage clocks started so far (ended when the next one started or the case closed).
-        ended_reg = ts[1][i] if (out == 0 and k >= 2) else (short_ts[i] if k == 2 else None)
-        stage_rows.append(
-            (cid, "register", ts[0][i], reg_limit, due["reg"][0][i], due["reg"][1][i], ended_reg,
-             "[]")
-        )  # fmt: skip
-        if out == 0 and k >= 2:
-            stage_rows.append(
-                (cid, "dispatch", ts[1][i], dis_limit, due["dis"][0][i], due["dis"][1][i],
-                 ts[2][i] if k >= 3 else None, "[]")
-            )  # fmt: skip
-        if out == 0 and k >= 3:
-            stage_rows.append(
-                (cid, "handling", ts[2][i], model.limit_text[ti], due["han"][0][i],
-                 due["han"][1][i], ts[5][i] if k >= 6 else None, "[]")
-            )  # fmt: skip
-        if out == 0 and k >= 7:
-            stage_rows.append(
-                (cid, "verify", ts[6][i], ver_limit, due["ver"][0][i], due["ver"][1][i],
-                 ts[7][i] if k >= 8 else None, "[]")
-            )  # fmt: skip
-            task_rows.append(
-                (cid, "verify", lst["sup"][i], ts[6][i], due["ver"][0][i],
-                 ts[7][i] if k >= 8 else None, true if k >= 8 else None, "")
-            )  # fmt: skip
-        open_stage = STAGE_OF_STATE.get(state)
-        stage_due: tuple[str | None, str | None] = (None, None)
-        if open_stage == "register":
-            stage_due = due["reg"][0][i], due["reg"][1][i]
-        elif open_stage == "dispatch":
-            stage_due = due["dis"][0][i], due["dis"][1][i]
-        elif open_stage == "handling" and state != "handled":
-            stage_due = due["han"][0][i], due["han"][1][i]
-        elif open_stage == "verify":
-            stage_due = due["ver"][0][i], due["ver"][1][i]
-        registered = out == 0 and k >= 2
-        case_rows.append(
-            (
-                cid, numbers[i], state, k, src,
-                model.type_code[ti], model.condition[ti] if registered else None,
-                model.limit_text[ti] if registered else None,
-                f"批量生成：{model.type_name[ti]}", "", lst["lon"][i], lst["lat"][i], code,
-                code[:12], code[:9], code[:6], lst["dept"][i] if k >= 3 and out == 0 else None,
-                lst["handler"][i] if k >= 5 and out == 0 else None, rep, "", "", "", false,
-                out == 1, 0, 0, 0, 0, 0, ts[0][i], ts[1][i] if registered else None,
-                ts[2][i] if k >= 3 and out == 0 else None,
-                ts[5][i] if k >= 6 and out == 0 else None, closed_at, close_reason,
-                open_stage if stage_due[0] else None, stage_due[1], stage_due[0], false,
-                ts[min(k, 9) - 1][i] if out == 0 else (short_ts[i] if k == 2 else ts[0][i]),
-                "", true if out == 0 and k >= 8 else None, None,
-                "verify" if out == 0 and k == 7 else None,
-                lst["sup"][i] if out == 0 and k == 7 else None,
-                ts[6][i] if out == 0 and k == 7 else None,
-            )
-        )  # fmt: skip
-    return {"case": case_rows, "stage": stage_rows, "log": log_rows, "task": task_rows}
+def _run(
+    texts: Texts,
+    target: _Target,
+    batches: Iterator[_Batch],
+    workers: int,
+    result: BulkResult,
+    progress: Callable[[str], None] | None,
+) -> None:
+    sizes: dict[int, int] = {}
+    t0 = time.perf_counter()
+    for index, counts, cpu in _pool(texts, target, batches, workers, sizes, result.phases):
+        for k, v in cpu.items():
+            result.phases[k] = result.phases.get(k, 0.0) + v
+        result.logs += counts.logs
+        result.stages += counts.stages
+        result.tasks += counts.tasks
+        result.cases += sizes.pop(index)
+        el = time.perf_counter() - t0
+        _say(progress, f"{result.cases:,} cases, {result.logs:,} log rows, "
+                       f"{result.cases / el:,.0f} cases/s")  # fmt: skip
+    result.load_seconds = time.perf_counter() - t0
 
 
-def _write(engine: Engine, batch: dict[str, list[tuple[Any, ...]]], pg: bool) -> None:
-    tables = (
-        ("cases", CASE_COLS, batch["case"]),
-        ("case_stage", STAGE_COLS, batch["stage"]),
-        ("case_log", LOG_COLS, batch["log"]),
-        ("task", TASK_COLS, batch["task"]),
-    )
-    raw = engine.raw_connection()
+def _pool(
+    texts: Texts,
+    target: _Target,
+    batches: Iterator[_Batch],
+    workers: int,
+    sizes: dict[int, int],
+    phases: dict[str, float],
+) -> Iterator[tuple[int, Rendered, dict[str, float]]]:
+    """Batches simulated here (in order), rendered and written by ``workers`` processes (or here
+    with none), at most two a worker in flight."""
+
+    def timed() -> Iterator[_Batch]:
+        while True:
+            c0 = _cpu()
+            batch = next(batches, None)
+            phases["simulate"] = phases.get("simulate", 0.0) + _cpu() - c0
+            if batch is None:
+                return
+            sizes[batch.index] = batch.flow.n
+            yield batch
+
+    if workers == 0:
+        renderer, writer = Renderer(texts), target.writer(_Turn())
+        try:
+            for batch in timed():
+                c0 = _cpu()
+                rendered = renderer.render(batch.flow, batch.ids, target.pg)
+                cpu = {"render": _cpu() - c0} | writer.write(rendered, batch.index)
+                yield batch.index, Rendered([], rendered.logs, rendered.stages, rendered.tasks), cpu
+        finally:
+            writer.close()
+        return
+    ctx = mp.get_context("fork")
+    tasks = ctx.Queue(maxsize=workers)
+    results = ctx.Queue()
+    turn = ctx.Condition()
+    shared = ctx.Value("l", 0, lock=False)
+    guard = _SharedTurn(turn, shared)
+    procs = [
+        ctx.Process(target=_worker, args=(texts, target, guard, tasks, results), daemon=True)
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    sent = received = 0
     try:
-        cur = raw.cursor()
-        if pg:
-            cur.execute("SET synchronous_commit = off")
-            for table, cols, rows in tables:
-                with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-        else:
-            # A large page cache: the log's secondary indexes are updated out of order.
-            cur.execute("PRAGMA cache_size = -1000000")
-            for table, cols, rows in tables:
-                marks = ", ".join("?" * len(cols))
-                cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", rows)
-        raw.commit()
+        for batch in timed():
+            while True:
+                try:
+                    tasks.put(batch, timeout=0.05)
+                    break
+                except queue.Full:
+                    while True:  # hand back what is done meanwhile
+                        try:
+                            item = results.get_nowait()
+                        except queue.Empty:
+                            break
+                        received += 1
+                        yield _checked(item)
+            sent += 1
+        for _ in procs:
+            tasks.put(None)
+        while received < sent:
+            item = results.get()
+            received += 1
+            yield _checked(item)
     finally:
-        raw.close()
+        for p in procs:
+            p.join(timeout=5 if received < sent else 600)
+            if p.is_alive():
+                p.terminate()
 
 
-def _drop_indexes(engine: Engine) -> list[Index]:
-    """The non-unique secondary indexes of the bulk tables, dropped (to be built again)."""
-    dropped: list[Index] = []
-    with engine.begin() as conn:
-        for table in ("cases", "case_stage", "case_log", "task"):
-            for index in sorted(Base.metadata.tables[table].indexes, key=lambda i: str(i.name)):
-                if not index.unique:
-                    conn.execute(text(f'DROP INDEX IF EXISTS "{index.name}"'))
-                    dropped.append(index)
-    return dropped
+class _SharedTurn:
+    """The batch whose turn it is to be written, shared by the worker processes."""
+
+    def __init__(self, cond: Any, value: Any) -> None:
+        self.cond, self.shared = cond, value
+
+    @property
+    def value(self) -> int:
+        return int(self.shared.value)
+
+    @value.setter
+    def value(self, v: int) -> None:
+        self.shared.value = v
+
+    def __enter__(self) -> Any:
+        return self.cond.__enter__()
+
+    def __exit__(self, *exc: object) -> Any:
+        return self.cond.__exit__(*exc)
+
+    def wait_for(self, predicate: Callable[[], bool]) -> bool:
+        return bool(self.cond.wait_for(predicate))
+
+    def notify_all(self) -> None:
+        self.cond.notify_all()
+
+
+def _checked(item: tuple[int, Any, dict[str, float]]) -> tuple[int, Rendered, dict[str, float]]:
+    if item[0] < 0:
+        raise RuntimeError(f"bulk worker failed: {item[1]}")
+    return item
+
+
+@contextmanager
+def _sqlite_load(engine: Engine, target: _Target) -> Iterator[None]:
+    """Fast: out of WAL mode during the load (the writers run without a journal), WAL again
+    after."""
+    import sqlite3
+
+    if not target.fast:
+        yield
+        return
+    engine.dispose()  # leaving WAL mode needs the only connection
+    conn = sqlite3.connect(target.location, isolation_level=None, timeout=600)
+    try:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        conn.execute("PRAGMA journal_mode = DELETE")
+        yield
+        conn.execute(f"PRAGMA journal_mode = {mode}")
+    finally:
+        conn.close()
+        engine.dispose()
 
 
 def _finish(engine: Engine, seqs: dict[str, int], pg: bool) -> None:
-    """Bring the number sequences up to date; fresh planner statistics on PostgreSQL."""
+    """Bring the number sequences up to date; fresh planner statistics."""
     with engine.begin() as conn:
         rows = [{"prefix": p, "last": v} for p, v in seqs.items()]
         conn.execute(text("DELETE FROM case_number_seq"))
@@ -614,11 +680,12 @@ def _finish(engine: Engine, seqs: dict[str, int], pg: bool) -> None:
                 rows[start : start + 5000],
             )
         if pg:
-            conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), "
-                              "(SELECT max(id) FROM cases))"))  # fmt: skip
+            for table in TABLES:
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT coalesce(max(id), 1) FROM {table}))"))  # fmt: skip
     if pg:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("ANALYZE cases, case_stage, case_log, task"))
+            conn.execute(text(f"ANALYZE {', '.join(TABLES)}"))
     else:
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))

@@ -350,7 +350,7 @@ class Case(Base):
     registered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # The open stage and its deadline, for queues sorted by time left and the overdue sweep.
     stage: Mapped[str | None] = mapped_column(String(10))
     warn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -368,6 +368,10 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_department_state_due", "department", "state", "due_at"),
         Index("ix_cases_state_due", "state", "due_at"),
+        # Closed in a period (dashboard, evaluation) and open (closed_at IS NULL: the map), with
+        # the state in the index: counting them reads no case row (migration 0004 widened the
+        # former ix_cases_closed_at).
+        Index("ix_cases_closed_at_state", "closed_at", "state"),
         # Duplicate candidates (services/cases.py _duplicates: same type, open, near, ±24 h): the
         # whole filter in the index, so the probe reads no table rows (replaces the former
         # ix_cases_type_reported on type_code, reported_at, a prefix of this one).
@@ -396,7 +400,9 @@ class CaseStageRow(Base):
     __table_args__ = (
         Index("uq_case_stage_case_stage_start", "case_id", "stage", "started_at", unique=True),
         Index("ix_case_stage_open_due", "ended_at", "due_at"),
-        Index("ix_case_stage_stage_ended", "stage", "ended_at"),  # on-time figures per stage
+        # Runs of a stage that ended in a period, with their case and deadline: the dashboard's
+        # handled / on time / late read this index alone (migration 0004 widened it).
+        Index("ix_case_stage_stage_ended_cover", "stage", "ended_at", "case_id", "due_at"),
     )
 
 
@@ -420,7 +426,9 @@ class CaseLogRow(Base):
 
     __table_args__ = (
         Index("uq_case_log_case_seq", "case_id", "seq", unique=True),
-        Index("ix_case_log_action_at", "action", "at"),  # evaluation and KPIs: "dispatched in May"
+        # "Dispatched in May" and by whom: the evaluation and the dashboard read the period's log
+        # entries of an action from this index alone (migration 0004 widened it).
+        Index("ix_case_log_action_at_cover", "action", "at", "case_id", "actor_id"),
     )
 
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
-from cityops.api.deps import CurrentUser, Db
+from cityops.api.deps import CurrentUser, Db, IntakePrincipal, intake_writer
 from cityops.core.errors import ValidationFailed
 from cityops.core.roles import Role
 from cityops.core.workflow import State
 from cityops.services import attachments as att
 from cityops.services import cases as svc
+from cityops.services.principals import Principal
 from cityops.store.blobs import DiskBlobStore
 from cityops.store.schema import Case, CaseLogRow, User
 
@@ -90,7 +93,7 @@ class CaseOut(BaseModel):
     current: StageOut
 
     @classmethod
-    def of(cls, row: Case, viewer: User | None, now: datetime) -> CaseOut:
+    def of(cls, row: Case, viewer: User | Principal | None, now: datetime) -> CaseOut:
         state = State(row.state)
         sees_contact = viewer is not None and bool(
             {Role.acceptor.value, Role.shift_leader.value} & set(viewer.role_names)
@@ -253,42 +256,57 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@router.post("/cases", response_model=CreatedOut, summary="Report a case (any channel)")
-def create_case(
+@router.post(
+    "/cases",
+    response_model=CreatedOut,
+    status_code=201,
+    summary="Report a case (any channel)",
+    responses={200: {"model": CreatedOut, "description": "The case an earlier try created"}},
+)
+async def create_case(
     body: CaseIn,
-    session: Db,
-    user: CurrentUser,
-    response: Response,
+    request: Request,
+    principal: IntakePrincipal,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=100)] = None,
-) -> CreatedOut:
-    """A retry with the same `Idempotency-Key` returns the first case (200 instead of 201)."""
-    created = svc.create_case(
-        session,
-        user,
-        svc.NewCase(
-            source=body.source,
-            type_code=body.type_code,
-            description=body.description,
-            lon=body.lon,
-            lat=body.lat,
-            crs=body.crs,
-            address=body.address,
-            component_id=body.component_id,
-            photos=tuple(body.photos),
-            photos_after=tuple(body.photos_after),
-            reporter_name=body.reporter_name,
-            reporter_phone=body.reporter_phone,
-            reporter_contact=body.reporter_contact,
-            urgent=body.urgent,
-            self_handled=body.self_handled,
-        ),
-        idempotency_key=idempotency_key,
+) -> Response:
+    """A retry with the same `Idempotency-Key` returns the first case (200 instead of 201).
+
+    Written by the database's group writer (services/writer.py): several concurrent reports
+    share one transaction, each with its own answer."""
+    new = svc.NewCase(
+        source=body.source,
+        type_code=body.type_code,
+        description=body.description,
+        lon=body.lon,
+        lat=body.lat,
+        crs=body.crs,
+        address=body.address,
+        component_id=body.component_id,
+        photos=tuple(body.photos),
+        photos_after=tuple(body.photos_after),
+        reporter_name=body.reporter_name,
+        reporter_phone=body.reporter_phone,
+        reporter_contact=body.reporter_contact,
+        urgent=body.urgent,
+        self_handled=body.self_handled,
     )
-    response.status_code = 201 if created.created else 200
-    return CreatedOut(
-        case=CaseOut.of(created.case, user, _now()),
+
+    def prepare(session: Session) -> Callable[[Session], svc.Created]:
+        plan = svc.prepare_intake(session, principal.actor, new, idempotency_key=idempotency_key)
+        if isinstance(plan, svc.Created):
+            return lambda _session: plan
+        return lambda session: svc.write_intake(session, plan)
+
+    created = await intake_writer(request).arun(prepare)
+    out = CreatedOut(
+        case=CaseOut.of(created.case, principal, _now()),
         created=created.created,
         duplicate_candidates=created.duplicate_candidates,
+    )
+    return Response(
+        out.model_dump_json(),
+        status_code=201 if created.created else 200,
+        media_type="application/json",
     )
 
 
