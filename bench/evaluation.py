@@ -15,8 +15,9 @@ evaluated (the last complete one); the month's own rows are the same whatever th
 
 Measured, each as the median of 3 runs after a warm-up: the evaluation of the month with every
 subject type (``compare=False``), the same with the change against the previous month
-(``compare=True``: two months), and one drill-down. Baselines in the same run: a bare
-``SELECT action, count(*) FROM case_log WHERE at in the month GROUP BY action`` (reading the
+(``compare=True``: two months), one drill-down and the dashboard's KPI set of the month (for a
+leader), each with the CPU it used (this process and its PostgreSQL server processes).
+Baselines in the same run: a bare ``SELECT action, count(*) FROM case_log WHERE at in the month GROUP BY action`` (reading the
 month's log once) and a bare ``GROUP BY department`` of the month's handling runs.
 
 Databases: SQLite files under $CITYOPS_BENCH_DIR (default /tmp/cityops-bench), PostgreSQL

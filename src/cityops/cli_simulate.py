@@ -183,7 +183,7 @@ def simulate_cmd(
     ] = False,
     cases: Annotated[int, typer.Option(min=1, help="--bulk: number of cases")] = 1_000_000,
     per_day: Annotated[int, typer.Option(min=1, help="--bulk: cases a day of history")] = 3000,
-    batch: Annotated[int, typer.Option(min=1000, help="--bulk: cases per batch")] = 50_000,
+    batch: Annotated[int, typer.Option(min=1000, help="--bulk: cases per batch")] = 20_000,
 ) -> None:
     """Simulate a month of the case loop through the real services (deterministic for a seed),
     or with --bulk write a large history fast for benchmarks."""

@@ -14,11 +14,12 @@ In batches of whole days:
    with ``executemany``, taking turns in batch order (one writer at a time), so one renders while
    the other writes.
 
-Into an empty database (``fast``) foreign-key checks are off during the load (the rows are
-consistent by construction) and SQLite writes without a journal (a run killed midway leaves the
-file unusable); the indexes are kept up as the rows arrive (keys mostly grow at the right edge;
-measured cheaper than dropping and rebuilding them, which reads the wide log table once per
-index); the planner statistics are refreshed at the end.
+Into an empty database (``defer_indexes``, the default then) the secondary indexes of the four
+tables are dropped and built again once at the end (on PostgreSQL two at a time, one per core,
+with more ``maintenance_work_mem``; on SQLite with the sorter on every core), foreign-key
+checks are off during the load (the rows are consistent by construction) and SQLite writes
+without a journal: a run killed midway leaves the indexes missing (and the SQLite file possibly
+unusable). Then the planner statistics are refreshed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,6 +63,7 @@ from cityops.store.schema import (
 )
 
 TABLES = ("cases", "case_stage", "case_log", "task")
+MAX_BATCH = 25_000  # cases a batch at most: a worker holds a batch's rows (~1 GB at 50,000)
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,9 @@ class BulkConfig:
     end: datetime
     seed: int = 1
     per_day: int = 3000
-    batch: int = 20_000  # cases per batch, rounded to whole days
-    # A load into an empty database: foreign-key checks off, SQLite without a journal.
-    # None: when the case tables are empty.
-    fast: bool | None = None
-    # Former name of ``fast`` (the indexes are no longer dropped and built again).
+    batch: int = 20_000  # cases per batch (at most MAX_BATCH), rounded to whole days
+    # Drop the secondary indexes of the four tables and build them again at the end, foreign-key
+    # checks off, SQLite without a journal. None: when the case tables are empty.
     defer_indexes: bool | None = None
     # Processes that render and write the batches: None = 2 (one per core); 0 = this process.
     workers: int | None = None
@@ -85,8 +86,9 @@ class BulkResult:
     logs: int = 0
     stages: int = 0
     tasks: int = 0
-    seconds: float = 0.0  # everything, statistics included
+    seconds: float = 0.0  # everything, indexes and statistics included
     load_seconds: float = 0.0  # the batches simulated, rendered and written
+    index_seconds: float = 0.0  # the indexes built again
     phases: dict[str, float] = field(default_factory=dict)  # CPU seconds by step (all processes)
 
     @property
@@ -262,7 +264,7 @@ def _batches(
     last_local = datetime.fromtimestamp(end + model.utc_offset, UTC).date()
     first_day = (last_local - date(1970, 1, 1)).days - (days - 1)
     edges = np.arange(days + 1, dtype=np.int64) * config.cases // days
-    per_batch = max(1, config.batch // max(1, config.per_day))
+    per_batch = max(1, min(config.batch, MAX_BATCH) // max(1, config.per_day))
     district = model.grid_district
     for b, d0 in enumerate(range(0, days, per_batch)):
         d1 = min(days, d0 + per_batch)
@@ -496,9 +498,7 @@ def generate(
             for m in (Case, CaseLogRow, CaseStageRow, TaskRow)
         ]
         seqs = dict(session.execute(select(CaseNumberSeq.prefix, CaseNumberSeq.last)).all())
-    fast = config.fast if config.fast is not None else config.defer_indexes
-    if fast is None:
-        fast = _empty(engine)
+    fast = _empty(engine) if config.defer_indexes is None else config.defer_indexes
     workers = config.workers if config.workers is not None else 2
     if workers and "fork" not in mp.get_all_start_methods():
         workers = 0
@@ -506,14 +506,16 @@ def generate(
     result = BulkResult()
     batches = _batches(config, model, texts, next_ids, numbers)
     if pg:
-        _run(texts, _Target(True, _conninfo(engine), fast), batches, workers, result, progress)
+        target = _Target(True, _conninfo(engine), fast)
+        load = _pg_load(target, result, progress)
     else:
         database = engine.url.database
         if not database or database == ":memory:":
             raise ValueError("bulk generation needs an SQLite database file")
         target = _Target(False, database, fast)
-        with _sqlite_load(engine, target):
-            _run(texts, target, batches, workers, result, progress)
+        load = _sqlite_load(engine, target, result, progress)
+    with load:
+        _run(texts, target, batches, workers, result, progress)
     _finish(engine, numbers.seqs, pg)
     result.seconds = time.perf_counter() - t_start
     return result
@@ -648,10 +650,96 @@ def _checked(item: tuple[int, Any, dict[str, float]]) -> tuple[int, Rendered, di
     return item
 
 
+def _sqlite_indexes(conn: Any) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of the indexes of the four tables that can be dropped (not the
+    ones of UNIQUE constraints)."""
+    rows = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        f"AND tbl_name IN ({', '.join(repr(t) for t in TABLES)}) ORDER BY tbl_name, name"
+    ).fetchall()
+    return [(name, sql) for name, sql in rows]
+
+
+def _pg_indexes(cur: Any) -> list[tuple[str, str, str]]:
+    """(table, drop statement, create statement) of the indexes of the four tables but the
+    primary keys (unique constraints as constraints)."""
+    cur.execute(
+        """
+        SELECT c.relname, i.relname, pg_get_indexdef(i.oid), con.conname,
+               pg_get_constraintdef(con.oid)
+        FROM pg_index x
+        JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_class c ON c.oid = x.indrelid
+        LEFT JOIN pg_constraint con ON con.conindid = i.oid AND con.contype = 'u'
+        WHERE c.relname = ANY(%s) AND NOT x.indisprimary
+          AND c.relnamespace = 'public'::regnamespace
+        ORDER BY c.relname, i.relname
+        """,
+        (list(TABLES),),
+    )
+    out = []
+    for table, index, indexdef, constraint, condef in cur.fetchall():
+        if constraint:
+            drop = f'ALTER TABLE {table} DROP CONSTRAINT "{constraint}"'
+            create = f'ALTER TABLE {table} ADD CONSTRAINT "{constraint}" {condef}'
+        else:
+            drop, create = f'DROP INDEX "{index}"', indexdef
+        out.append((table, drop, create))
+    return out
+
+
+# Largest tables first, so the two builders finish together.
+_BUILD_ORDER = {"case_log": 0, "case_stage": 1, "cases": 2, "task": 3}
+
+
 @contextmanager
-def _sqlite_load(engine: Engine, target: _Target) -> Iterator[None]:
-    """Fast: out of WAL mode during the load (the writers run without a journal), WAL again
-    after."""
+def _pg_load(
+    target: _Target, result: BulkResult, progress: Callable[[str], None] | None
+) -> Iterator[None]:
+    import psycopg
+
+    dropped: list[tuple[str, str, str]] = []
+    if target.fast:
+        with psycopg.connect(target.location, autocommit=True) as conn, conn.cursor() as cur:
+            dropped = _pg_indexes(cur)
+            for _table, drop, _create in dropped:
+                cur.execute(drop)
+    yield
+    if not dropped:
+        return
+    t0 = time.perf_counter()
+    _say(progress, f"building {len(dropped)} indexes again")
+    jobs: queue.Queue[str] = queue.Queue()
+    for _table, _drop, create in sorted(dropped, key=lambda d: _BUILD_ORDER[d[0]]):
+        jobs.put(create)
+
+    def build() -> None:  # one connection a core; each index sorted in memory
+        with psycopg.connect(target.location, autocommit=True) as conn:
+            conn.execute("SET maintenance_work_mem = '512MB'")
+            conn.execute("SET max_parallel_maintenance_workers = 0")
+            while True:
+                try:
+                    sql = jobs.get_nowait()
+                except queue.Empty:
+                    return
+                conn.execute(sql)
+
+    builders = [threading.Thread(target=build) for _ in range(2)]
+    for b in builders:
+        b.start()
+    for b in builders:
+        b.join()
+    if not jobs.empty():
+        raise RuntimeError("building the indexes again failed")
+    result.index_seconds = time.perf_counter() - t0
+
+
+@contextmanager
+def _sqlite_load(
+    engine: Engine, target: _Target, result: BulkResult, progress: Callable[[str], None] | None
+) -> Iterator[None]:
+    """Out of WAL mode during the load (the writers run without a journal), the indexes built
+    again after, WAL again."""
     import sqlite3
 
     if not target.fast:
@@ -662,8 +750,24 @@ def _sqlite_load(engine: Engine, target: _Target) -> Iterator[None]:
     try:
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         conn.execute("PRAGMA journal_mode = DELETE")
+        dropped = _sqlite_indexes(conn)
+        for name, _sql in dropped:
+            conn.execute(f'DROP INDEX "{name}"')
         yield
+        t0 = time.perf_counter()
+        _say(progress, f"building {len(dropped)} indexes again")
+        for pragma in (
+            f"threads = {os.cpu_count() or 2}",  # the sorter's helper threads
+            "cache_size = -1000000",
+            "mmap_size = 68719476736",
+            "journal_mode = OFF",
+            "synchronous = OFF",
+        ):
+            conn.execute(f"PRAGMA {pragma}")
+        for _name, sql in dropped:
+            conn.execute(sql)
         conn.execute(f"PRAGMA journal_mode = {mode}")
+        result.index_seconds = time.perf_counter() - t0
     finally:
         conn.close()
         engine.dispose()
