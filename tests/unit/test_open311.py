@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -225,3 +225,22 @@ def test_cors_origins_in_the_policy() -> None:
     for bad in (["app.example.cn"], ["https://app.example.cn/report"], ["*.example.cn"]):
         with pytest.raises(ValidationFailed):
             Policy.from_dict({"cors_origins": bad})
+
+
+def test_local_times_by_the_hour() -> None:
+    """SQLite's UTC text shown in the city's zone with the offset of its hour: the same text as
+    a conversion through the zone, also across daylight-saving transitions (whole and half
+    hours)."""
+    from cityops.services.open311 import _local
+
+    for zone in ("Asia/Shanghai", "Europe/Berlin", "Australia/Lord_Howe", "America/St_Johns"):
+        tz = ZoneInfo(zone)
+        for start in (datetime(2026, 3, 28), datetime(2026, 10, 3), datetime(2026, 10, 24)):
+            at = start
+            while at < start + timedelta(days=9):
+                text = at.isoformat(sep=" ")
+                exact = at.replace(tzinfo=UTC).astimezone(tz).isoformat(timespec="seconds")
+                assert _local(text, tz) == exact, (zone, text)
+                at += timedelta(minutes=7, seconds=13, microseconds=250_000)
+    assert _local("2026-11-25 10:28:25", TZ) == "2026-11-25T18:28:25+08:00"
+    assert _local(None, TZ) is None

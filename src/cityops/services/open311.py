@@ -1899,11 +1899,39 @@ def w3(value: datetime | None, tz: tzinfo) -> str | None:
     return value.astimezone(tz).isoformat(timespec="seconds") if value else None
 
 
+_HOUR = timedelta(hours=1)
+_hour_offsets: dict[tuple[str, tzinfo], tuple[timedelta, str] | None] = {}
+
+
+def _hour_offset(hour: str, tz: tzinfo) -> tuple[timedelta, str] | None:
+    """The zone's offset and its W3C suffix (``+08:00``) for every UTC instant of the hour
+    ``hour`` (``YYYY-MM-DD HH``), or None when the offset changes within it (a transition)."""
+    key = (hour, tz)
+    if key in _hour_offsets:
+        return _hour_offsets[key]
+    start = datetime.fromisoformat(hour + ":00:00").replace(tzinfo=UTC)
+    first, last = start.astimezone(tz), (start + _HOUR).astimezone(tz)
+    offset = first.utcoffset()
+    found = None
+    if offset is not None and offset == last.utcoffset():
+        found = (offset, first.isoformat(timespec="seconds")[19:])
+    if len(_hour_offsets) >= 100_000:
+        _hour_offsets.clear()
+    _hour_offsets[key] = found
+    return found
+
+
 def _local(value: str | datetime | None, tz: tzinfo) -> str | None:
-    """A time read by ``_stored`` as W3C text in the city's zone."""
+    """A time read by ``_stored`` as W3C text in the city's zone. SQLite's text (UTC) is moved
+    by the offset of its hour, found once per hour: converting each time through the zone
+    was a fifth of rendering a request element."""
     if value is None:
         return None
     if isinstance(value, str):  # SQLite: UTC without a zone, as UtcDateTime writes it
+        hour = _hour_offset(value[:13], tz) if len(value) >= 19 and value[13] == ":" else None
+        if hour is not None:
+            shifted = datetime.fromisoformat(value) + hour[0]
+            return shifted.isoformat(timespec="seconds") + hour[1]
         value = datetime.fromisoformat(value).replace(tzinfo=UTC)
     return value.astimezone(tz).isoformat(timespec="seconds")
 

@@ -79,11 +79,7 @@ KINDS = (
 )
 K = {name: i for i, name in enumerate(KINDS)}
 N_KINDS = len(KINDS)
-# The action each kind logs, its states (None: the state it finds, for the floating ones).
-ACTION = {k: k.removesuffix("_2") for k in KINDS} | {
-    "self_close": "close",
-    "dispatch_wrong": "dispatch",
-}
+# The states each kind moves a case between (None: the state it finds, for the floating ones).
 FROM_TO: dict[str, tuple[str | None, str | None]] = {
     "report": (None, "reported"),
     "request_check": ("reported", "reported"),

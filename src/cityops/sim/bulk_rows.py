@@ -298,12 +298,7 @@ class Texts:
         )
         tk["db_extra"] = vocab([c.encode() for c in self.combo_extra])
         tk["db_dept"] = vocab([d.encode() for d in self.dept_codes])
-        tk["db_state"] = vocab([s.encode() for s in STATES])
-        tk["db_source"] = vocab([s.encode() for s in SOURCES])
         tk["db_reason_suspension"] = vocab([t.encode() for t in SUSPENSION_REASONS])
-        tk["db_type_name"] = vocab([t.encode() for t in self.type_names])
-        tk["db_road"] = vocab([r.encode() for r in ROADS])
-        tk["db_prefix"] = vocab([p.encode() for p in DESCRIPTION_PREFIX])
         tk["db_names"] = vocab([(s + t).encode() for s in SURNAMES for t in TITLES])
 
 
@@ -657,12 +652,9 @@ class Renderer:
                 ended[sel, r] = True
 
         by(R_REG, "register", "void", "merge_duplicate", "self_close")
-        by(R_DIS1, "dispatch_wrong")
-        by(R_DIS1, "dispatch")
+        by(R_DIS1, "dispatch_wrong", "dispatch")  # the first dispatch, wrong or not
         by(R_HANW, "return")
-        by(R_DIS2, "dispatch")
-        ended[:, R_DIS1] &= h[:, K["register"]]
-        ended[:, R_DIS2] &= h[:, K["return"]]
+        by(R_DIS2, "dispatch")  # (only cases returned have this run)
         by(R_HAN, "report_done")
         by(R_VER1, "complete_verify")
         by(R_HANR, "report_done_2")
@@ -933,26 +925,20 @@ class Renderer:
         resume_t: NDArray[np.int64],
     ) -> None:
         tt, tk = self.time, self.tk
-        due, warn = f.run_due[c, run], f.run_warn[c, run]
-        limit = self._limit_tokens(f, c, run)
+        # The responsible handling run as re-dated by an approved extension or a resumption: in
+        # the entries that re-date it, and as it ends ("final": whatever happened before).
+        everyone, nobody = np.ones(len(c), dtype=bool), np.zeros(len(c), dtype=bool)
+        extended = {"extended": everyone, "final": ext_ok[c]}.get(version, nobody)
+        unpaused = {"resumed": everyone, "final": resumed[c]}.get(version, nobody)
+        moved = extended | unpaused
+        due = np.where(moved, f.han_due2[c], f.run_due[c, run])
+        warn = np.where(moved, f.han_warn2[c], f.run_warn[c, run])
+        limit = np.where(extended, tk["combo_limit_x"][f.combo[c]], self._limit_tokens(f, c, run))
         pauses: Arr | bytes = b"[]"
-        paused: Arr | bytes = b"null"
-        if version in ("extended", "resumed", "final"):
-            if version == "extended" or version == "resumed":
-                moved = np.ones(len(c), dtype=bool)
-            else:
-                moved = ext_ok[c] | resumed[c]
-            due = np.where(moved, f.han_due2[c], due)
-            warn = np.where(moved, f.han_warn2[c], warn)
-        if version == "extended" or (version == "final"):
-            x = ext_ok[c] if version == "final" else np.ones(len(c), dtype=bool)
-            limit = np.where(x, tk["combo_limit_x"][f.combo[c]], limit)
-        if version in ("resumed", "final"):
-            r = resumed[c] if version == "final" else np.ones(len(c), dtype=bool)
+        if unpaused.any():
             pair = cat(b"[[", tt.iso(susp_t[c]), b",", tt.iso(resume_t[c]), b"]]")
-            pauses = np.where(r, pair, b"[]")
-        if version == "paused":
-            paused = at
+            pauses = np.where(unpaused, pair, b"[]")
+        paused: Arr | bytes = at if version == "paused" else b"null"
         val[f"{name}.start"] = tt.iso(f.run_start[c, run])
         val[f"{name}.due"] = tt.iso(due)
         val[f"{name}.warn"] = tt.iso(warn)
@@ -1019,9 +1005,7 @@ class Renderer:
             ("request_verify_2", "complete_verify_2", 2),
         ):
             c = np.nonzero(h[:, K[opener]])[0]
-            parts.append(
-                (c, np.full(len(c), k), h[c, K[closer]], t[c, K[opener]], t[c, K[closer]])
-            )
+            parts.append((c, np.full(len(c), k), h[c, K[closer]], t[c, K[opener]], t[c, K[closer]]))
         c = np.concatenate([p[0] for p in parts])
         kind = np.concatenate([p[1] for p in parts])
         done = np.concatenate([p[2] for p in parts])

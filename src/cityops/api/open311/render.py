@@ -59,8 +59,11 @@ def to_xml(root: str, data: Any) -> bytes:
     return XML_DECLARATION + ET.tostring(el, encoding="unicode").encode("utf-8")
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one, not one per call
+
+
 def to_json(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _JSON.encode(data).encode("utf-8")
 
 
 def body_of(fmt: Format, root: str, data: Any) -> bytes:
@@ -113,6 +116,11 @@ class ElementCache:
 
     def get(self, key: Hashable) -> bytes | None:
         return self._data.get(key)
+
+    def get_many(self, keys: Iterable[Hashable]) -> list[bytes | None]:
+        """``get`` of each key (a page's elements: one call, not one per element)."""
+        get = self._data.get
+        return [get(key) for key in keys]
 
     def put(self, items: Iterable[tuple[Hashable, bytes]]) -> None:
         with self._lock:
