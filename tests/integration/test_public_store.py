@@ -95,6 +95,19 @@ def test_status_reveals_no_identity(
         assert "13900001111" not in text and "reporter" not in text
         with pytest.raises(NotFound):
             pub.status(s, "410204-20261110-9999")
+    # Contact details a citizen typed into the text are masked on the public page too.
+    with sessions.begin() as s:
+        chatty = pub.submit(
+            s,
+            pub.PublicReport(
+                **{**vars(REPORT), "description": "井盖缺失，请联系13812345678或a.b@example.com"}
+            ),
+            key=KEY,
+            now=T0,
+        )
+    with sessions() as s:
+        shown = pub.status(s, chatty.number).description
+        assert shown == "井盖缺失，请联系138****5678或***@***"
     with sessions.begin() as s:
         act(
             s,

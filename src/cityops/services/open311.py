@@ -59,7 +59,7 @@ from cityops.services.attachments import save_upload
 from cityops.services.cache import StampedCache
 from cityops.services.calendar import city_clock, clock_cache
 from cityops.services.geography import spatial_index
-from cityops.services.public import LOG_COLUMNS, STAGE_LABELS, public_trail
+from cityops.services.public import LOG_COLUMNS, STAGE_LABELS, public_trail, scrub
 from cityops.services.rules import stage_limits
 from cityops.store.blobs import BlobStore
 from cityops.store.fast import Prepared, dbapi_cursor
@@ -1851,10 +1851,6 @@ def get_request(db: Reader, number: str) -> CaseRow:
 
 # --- GET requests: the public view of a case ------------------------------------------------------------
 
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[- ]?\d{3,4}(\d{4})(?!\d)")
-_MAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_MAYBE_CONTACT = re.compile(r"[\d@]")  # what the three patterns above need at least
 
 # The public page's stage labels (services/public.py), except that a request's
 # extended_attributes.stage_label names the stage it is in, not one it has passed.
@@ -1880,19 +1876,6 @@ _STATES = {
     s.value: _StateView(s in (State.closed, State.voided), s.label_zh, s.label_en, s.public_stage)
     for s in State
 }
-
-
-def scrub(text: str, reporter_name: str = "") -> str:
-    """Free text as the public may read it: phone numbers, e-mail addresses and the reporter's
-    name masked (a citizen who wrote "call me on 138…" is not published)."""
-    if _MAYBE_CONTACT.search(text):
-        text = _MOBILE.sub(r"\1****\2", text)
-        text = _LANDLINE.sub(r"\1-****\2", text)
-        text = _MAIL_IN_TEXT.sub("***@***", text)
-    name = reporter_name.strip()
-    if len(name) >= 2:
-        text = text.replace(name, name[0] + "*" * (len(name) - 1))
-    return text
 
 
 def w3(value: datetime | None, tz: tzinfo) -> str | None:

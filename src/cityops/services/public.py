@@ -21,6 +21,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -110,6 +111,27 @@ def submit(
     )
     number = created.case.number
     return Submitted(number, rating_secret(key, number), created.created)
+
+
+_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[- ]?\d{3,4}(\d{4})(?!\d)")
+_MAIL_IN_TEXT = re.compile(
+    r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)  # ASCII: 或a@b.c keeps 或
+_MAYBE_CONTACT = re.compile(r"[\d@]")  # what the three patterns above need at least
+
+
+def scrub(text: str, reporter_name: str = "") -> str:
+    """Free text as the public may read it: phone numbers, e-mail addresses and the reporter's
+    name masked (a citizen who wrote "call me on 138…" is not published)."""
+    if _MAYBE_CONTACT.search(text):
+        text = _MOBILE.sub(r"\1****\2", text)
+        text = _LANDLINE.sub(r"\1-****\2", text)
+        text = _MAIL_IN_TEXT.sub("***@***", text)
+    name = reporter_name.strip()
+    if len(name) >= 2:
+        text = text.replace(name, name[0] + "*" * (len(name) - 1))
+    return text
 
 
 def _public_case(session: Session, number: str) -> Case:
@@ -266,8 +288,8 @@ def status(session: Session, number: str) -> PublicStatus:
         stage_label=zh,
         stage_label_en=en,
         type_name=(t.display_name or t.name) if t else "",
-        description=row.description,
-        address=row.address,
+        description=scrub(row.description, row.reporter_name),
+        address=scrub(row.address, row.reporter_name),
         lon=row.lon,
         lat=row.lat,
         reported_at=row.reported_at,
