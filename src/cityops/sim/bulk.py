@@ -515,6 +515,8 @@ def generate(
         database = engine.url.database
         if not database or database == ":memory:":
             raise ValueError("bulk generation needs an SQLite database file")
+        if fast and not _sole_connection(engine, database):
+            fast = False  # someone else holds the file open: the ordinary (slower) load
         target = _Target(False, database, fast)
         load = _sqlite_load(engine, target, result, progress)
     with load:
@@ -744,6 +746,25 @@ def _pg_load(
     if not jobs.empty():
         raise RuntimeError("building the indexes again failed")
     result.index_seconds = time.perf_counter() - t0
+
+
+def _sole_connection(engine: Engine, database: str) -> bool:
+    """Whether the fast load may leave WAL mode: SQLite allows it only to the one connection to
+    the file, and a caller may still hold another (a test's session, a server's writer)."""
+    import sqlite3
+
+    engine.dispose()
+    conn = sqlite3.connect(database, isolation_level=None, timeout=5)
+    try:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        try:
+            conn.execute("PRAGMA journal_mode = DELETE")
+        except sqlite3.OperationalError:
+            return False
+        conn.execute(f"PRAGMA journal_mode = {mode}")
+        return True
+    finally:
+        conn.close()
 
 
 @contextmanager
