@@ -57,6 +57,7 @@ from bench.harness import (
     uvicorn_options,
 )
 from cityops.api.v1.cases import CaseIn  # the bare baseline validates the intake's own body
+from cityops.core.workflow import OPEN_STATES, State
 from cityops.services import cases as svc
 from cityops.services.users import add_user, get_user
 from cityops.sim.bulk import BulkConfig, generate
@@ -72,15 +73,7 @@ PG_ADMIN = os.environ.get(
     "CITYOPS_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 BENCH_DIR = Path(os.environ.get("CITYOPS_BENCH_DIR", "/tmp/cityops-bench"))
-OPEN = [
-    "reported",
-    "pending_dispatch",
-    "dispatched",
-    "handling",
-    "handled",
-    "verifying",
-    "suspended",
-]
+OPEN = [s.value for s in State if s in OPEN_STATES]  # in the enum's order
 
 
 def _label(n: int) -> str:
@@ -222,7 +215,7 @@ def _open311_key(engine: Engine) -> str:
     return key
 
 
-def _places(engine: Engine, n: int, rng: random.Random) -> list[tuple[float, float, str]]:
+def draw_places(engine: Engine, n: int, rng: random.Random) -> list[tuple[float, float, str]]:
     """Places and types of cases drawn at random from the history, moved by up to ~20 m: the
     city's own spread of places and problems (the duplicate probe sees realistic neighbours)."""
     from cityops.geo.index import OutsideCity
@@ -287,7 +280,7 @@ def open311_calls(
             "service_code": code,
             "lat": f"{lat:.6f}",
             "long": f"{lon:.6f}",
-            "description": f"基准测试上报 {run_id}-{i}：井盖松动，请尽快处理",
+            "description": f"基准测试上报 {run_id:05d}-{i}：井盖松动，请尽快处理",
             "email": "bench@example.com",
             "first_name": "测",
             "last_name": "试",
@@ -353,7 +346,7 @@ def intake(
     engine = make_engine(url)
     _forget_posts(engine, n)
     run_id = int(time.time()) % 1_000_000
-    places = _places(engine, n, random.Random(run_id))
+    places = draw_places(engine, n, random.Random(run_id))
     key = _open311_key(engine)
     data_dir = Path(tempfile.mkdtemp(prefix="cityops-bench-intake-"))
     (data_dir / "open311.toml").write_text(

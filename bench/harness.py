@@ -282,44 +282,59 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool
     return status, await reader.read(), False
 
 
-def _result(latencies: list[float], errors: list[str], size: int, took: float) -> dict[str, Any]:
-    return {
-        "rps": len(latencies) / took if took > 0 else 0.0,
-        "latencies": latencies,
-        "errors": len(errors),
-        "sample_error": errors[0] if errors else "",
-        "bytes": size / max(len(latencies), 1),
-    }
+class _Tally:
+    """The bookkeeping both load clients share: calls in turn, the warm-up left out, and the
+    latencies, sizes and errors of what was measured."""
+
+    def __init__(self, calls: int, warmup: float, seconds: float) -> None:
+        self.order = iter(range(10**12))
+        self.calls = calls
+        t0 = time.perf_counter()
+        self.measure_from, self.stop_at = t0 + warmup, t0 + warmup + seconds
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.size = 0
+        self.last = self.measure_from
+
+    def next_call(self) -> int | None:
+        """The index of the next call to send, or None once the time is up."""
+        return None if time.perf_counter() >= self.stop_at else next(self.order) % self.calls
+
+    def record(self, start: float, status: int, body: bytes) -> None:
+        done = time.perf_counter()
+        if start < self.measure_from:
+            return
+        self.latencies.append(done - start)
+        self.size += len(body)
+        self.last = max(self.last, done)
+        if status >= 300:
+            self.errors.append(f"{status} {body[:300].decode(errors='replace')}")
+
+    def result(self) -> dict[str, Any]:
+        took = self.last - self.measure_from
+        return {
+            "rps": len(self.latencies) / took if took > 0 else 0.0,
+            "latencies": self.latencies,
+            "errors": len(self.errors),
+            "sample_error": self.errors[0] if self.errors else "",
+            "bytes": self.size / max(len(self.latencies), 1),
+        }
 
 
 async def _drive_raw(
     host: str, port: int, calls: list[Call], clients: int, warmup: float, seconds: float
 ) -> dict[str, Any]:
     raw = [c.raw(f"{host}:{port}") for c in calls]
-    order = iter(range(10**12))
-    t0 = time.perf_counter()
-    measure_from, stop_at = t0 + warmup, t0 + warmup + seconds
-    latencies: list[float] = []
-    errors: list[str] = []
-    sizes = [0]
-    last = [measure_from]
+    tally = _Tally(len(raw), warmup, seconds)
 
     async def client() -> None:
         reader, writer = await asyncio.open_connection(host, port)
         try:
-            while True:
+            while (i := tally.next_call()) is not None:
                 start = time.perf_counter()
-                if start >= stop_at:
-                    return
-                writer.write(raw[next(order) % len(raw)])
+                writer.write(raw[i])
                 status, body, keep = await _read_response(reader)
-                done = time.perf_counter()
-                if start >= measure_from:
-                    latencies.append(done - start)
-                    sizes[0] += len(body)
-                    last[0] = max(last[0], done)
-                    if status >= 300:
-                        errors.append(f"{status} {body[:300].decode(errors='replace')}")
+                tally.record(start, status, body)
                 if not keep:
                     writer.close()
                     reader, writer = await asyncio.open_connection(host, port)
@@ -327,7 +342,7 @@ async def _drive_raw(
             writer.close()
 
     await asyncio.gather(*(client() for _ in range(clients)))
-    return _result(latencies, errors, sizes[0], last[0] - measure_from)
+    return tally.result()
 
 
 async def _drive_httpx(
@@ -335,40 +350,26 @@ async def _drive_httpx(
 ) -> dict[str, Any]:
     import httpx
 
-    order = iter(range(10**12))
-    t0 = time.perf_counter()
-    measure_from, stop_at = t0 + warmup, t0 + warmup + seconds
-    latencies: list[float] = []
-    errors: list[str] = []
-    sizes = [0]
-    last = [measure_from]
+    tally = _Tally(len(calls), warmup, seconds)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
         base_url=f"http://{host}:{port}", limits=limits, timeout=60
     ) as http:
 
         async def client() -> None:
-            while True:
+            while (i := tally.next_call()) is not None:
                 start = time.perf_counter()
-                if start >= stop_at:
-                    return
-                call = calls[next(order) % len(calls)]
+                call = calls[i]
                 headers = dict(call.headers)
                 if call.method == "POST":
                     headers["Content-Type"] = call.content_type
                     r = await http.post(call.path, content=call.body, headers=headers)
                 else:
                     r = await http.get(call.path, headers=headers)
-                done = time.perf_counter()
-                if start >= measure_from:
-                    latencies.append(done - start)
-                    sizes[0] += len(r.content)
-                    last[0] = max(last[0], done)
-                    if r.status_code >= 300:
-                        errors.append(f"{r.status_code} {r.text[:300]}")
+                tally.record(start, r.status_code, r.content)
 
         await asyncio.gather(*(client() for _ in range(clients)))
-    return _result(latencies, errors, sizes[0], last[0] - measure_from)
+    return tally.result()
 
 
 def _load_main(plan_file: str) -> None:

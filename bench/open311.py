@@ -302,53 +302,17 @@ def one_calls(bench: Bench, n: int = 5000) -> list[Call]:
 
 
 def post_calls(bench: Bench, n: int = 60_000) -> list[Call]:
-    """Different reports, each at the position and of the type of a case drawn at random from
-    the history (the city's own spread of places and problems), moved by up to ~20 m; a new
-    seed every run, so repeated runs do not pile reports onto the same spots."""
-    from sqlalchemy import select
-
-    from cityops.geo.index import OutsideCity
-    from cityops.services.geography import spatial_index
-    from cityops.store.db import make_engine, session_factory
-    from cityops.store.schema import Case
+    """Different reports at the places and of the types of cases drawn from the history
+    (``bench.cases.draw_places``); a new seed every run, so repeated runs do not pile reports
+    onto the same spots."""
+    from bench.cases import draw_places, open311_calls
+    from cityops.store.db import make_engine
 
     engine = make_engine(bench.url)
     run = int(time.time())
-    rng = random.Random(run)
-    ids = rng.sample(range(1, bench.cases + 1), min(4000, bench.cases))
-    with session_factory(engine)() as s:
-        index = spatial_index(s)
-        drawn = s.execute(
-            select(Case.lon, Case.lat, Case.type_code).where(
-                Case.id.in_(ids), Case.type_code.is_not(None), Case.lon.is_not(None)
-            )
-        ).all()
+    places = draw_places(engine, bench.cases, random.Random(run))
     engine.dispose()
-    places: list[tuple[float, float, str]] = []
-    for lon, lat, code in drawn:
-        if lon is None or lat is None or code is None:
-            continue
-        p = (lon + rng.uniform(-2e-4, 2e-4), lat + rng.uniform(-2e-4, 2e-4))
-        try:
-            index.locate(*p)
-        except OutsideCity:
-            continue
-        places.append((p[0], p[1], code))
-    calls = []
-    for i in range(n):
-        lon, lat, code = places[i % len(places)]
-        form = {
-            "api_key": bench.key,
-            "service_code": code,
-            "lat": f"{lat:.6f}",
-            "long": f"{lon:.6f}",
-            "description": f"基准测试上报 {run % 100_000:05d}-{i}：井盖松动，请尽快处理",
-            "email": "bench@example.com",
-            "first_name": "测",
-            "last_name": "试",
-        }
-        calls.append(Call("POST", f"{PREFIX}/requests.json", urlencode(form)))
-    return calls
+    return open311_calls(bench.key, places, run % 100_000, n)
 
 
 # --- the run --------------------------------------------------------------------------------------

@@ -171,6 +171,11 @@ def seq4(v: NDArray[np.int64]) -> Arr:
 
 def cat(*parts: Arr | bytes) -> Arr:
     """Row-wise concatenation of fixed-width byte columns and constants."""
+    return _s(_side_by_side(parts))
+
+
+def _side_by_side(parts: Sequence[Arr | bytes]) -> NDArray[np.uint8]:
+    """A matrix of bytes, a row per row, the parts' bytes one after the other."""
     m = next(len(p) for p in parts if not isinstance(p, bytes))
     widths = [len(p) if isinstance(p, bytes) else p.dtype.itemsize for p in parts]
     out = np.empty((m, sum(widths)), dtype=np.uint8)
@@ -178,7 +183,7 @@ def cat(*parts: Arr | bytes) -> Arr:
     for p, w in zip(parts, widths, strict=True):
         out[:, o : o + w] = np.frombuffer(p, np.uint8) if isinstance(p, bytes) else _matrix(p)
         o += w
-    return _s(out)
+    return out
 
 
 def concat(*parts: Arr | bytes) -> Arr:
@@ -576,14 +581,7 @@ def copy_text(table: Table) -> bytes:
 
 def _join(parts: Sequence[Arr | bytes]) -> bytes:
     """The rows of byte columns and constants, each row's pieces joined, padding dropped."""
-    m = next(len(p) for p in parts if not isinstance(p, bytes))
-    widths = [len(p) if isinstance(p, bytes) else p.dtype.itemsize for p in parts]
-    out = np.zeros((m, sum(widths)), dtype=np.uint8)
-    o = 0
-    for p, w in zip(parts, widths, strict=True):
-        out[:, o : o + w] = np.frombuffer(p, np.uint8) if isinstance(p, bytes) else _matrix(p)
-        o += w
-    return out.tobytes().replace(b"\0", b"")
+    return _side_by_side(parts).tobytes().replace(b"\0", b"")
 
 
 def _text(v: Arr) -> list[str]:

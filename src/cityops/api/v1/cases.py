@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
@@ -23,6 +24,7 @@ from cityops.store.schema import Case, CaseLogRow, User
 
 router = APIRouter(tags=["cases"])
 
+D = TypeVar("D")
 Source = Literal["patrol", "public", "hotline", "leader", "sensor", "inspection"]
 
 
@@ -251,6 +253,18 @@ class ActionsOut(BaseModel):
     suggestion: dict[str, Any] | None
 
 
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def _to(cls: type[D], body: BaseModel) -> D:
+    """The service's request from an API body that uses its field names (lists become tuples),
+    so a field added to both cannot be forgotten in between."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = frozenset(f.name for f in fields(cls))  # type: ignore[arg-type]
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in body if k in names})
+
+
 def _now() -> datetime:
     """Only compared with stored aware instants (lights), so the zone does not matter."""
     return datetime.now(UTC)
@@ -273,23 +287,7 @@ async def create_case(
 
     Written by the database's group writer (services/writer.py): several concurrent reports
     share one transaction, each with its own answer."""
-    new = svc.NewCase(
-        source=body.source,
-        type_code=body.type_code,
-        description=body.description,
-        lon=body.lon,
-        lat=body.lat,
-        crs=body.crs,
-        address=body.address,
-        component_id=body.component_id,
-        photos=tuple(body.photos),
-        photos_after=tuple(body.photos_after),
-        reporter_name=body.reporter_name,
-        reporter_phone=body.reporter_phone,
-        reporter_contact=body.reporter_contact,
-        urgent=body.urgent,
-        self_handled=body.self_handled,
-    )
+    new = _to(svc.NewCase, body)
 
     def prepare(session: Session) -> Callable[[Session], svc.Created]:
         plan = svc.prepare_intake(session, principal.actor, new, idempotency_key=idempotency_key)
@@ -396,21 +394,7 @@ def take_action(ref: str, action: str, body: ActionIn, session: Db, user: Curren
         ref,
         action,
         user,
-        svc.ActionRequest(
-            reason=body.reason,
-            note=body.note,
-            type_code=body.type_code,
-            condition=body.condition,
-            department=body.department,
-            handler=body.handler,
-            supervisor=body.supervisor,
-            result=body.result,
-            extension=body.extension,
-            parent=body.parent,
-            photos_before=tuple(body.photos_before),
-            photos_after=tuple(body.photos_after),
-            attachments=tuple(body.attachments),
-        ),
+        _to(svc.ActionRequest, body),
         expected_version=body.version,
     )
     return CaseOut.of(row, user, _now())
