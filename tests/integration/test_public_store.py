@@ -123,6 +123,29 @@ def test_status_reveals_no_identity(
         assert [m.stage for m in st.timeline] == ["report", "close"]
 
 
+def test_status_shows_only_types_the_city_shows(
+    sessions: sessionmaker[Session], city: None
+) -> None:
+    """Decision D18: a case of a type the city hides is "no case" on the status page, as in
+    Open311 (case numbers are sequential: anyone could walk them)."""
+    with sessions.begin() as s:
+        done = pub.submit(s, REPORT, key=KEY, now=T0)
+    with sessions() as s:
+        assert pub.status(s, done.number).type_name
+    with sessions.begin() as s:
+        update_type(s, "06013", public=False)
+    with sessions() as s:
+        with pytest.raises(NotFound) as hidden:
+            pub.status(s, done.number)
+        assert hidden.value.code == "unknown_case"
+        with pytest.raises(NotFound):
+            pub.public_photo(s, done.number, "any")
+    with sessions.begin() as s:
+        update_type(s, "06013", public=True)
+    with sessions() as s:
+        assert pub.status(s, done.number).number == done.number
+
+
 def test_rating_once_after_closing_with_the_secret(
     sessions: sessionmaker[Session], city: None
 ) -> None:

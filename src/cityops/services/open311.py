@@ -44,7 +44,6 @@ from sqlalchemy import (
     bindparam,
     case,
     event,
-    exists,
     func,
     insert,
     select,
@@ -59,7 +58,13 @@ from cityops.services.attachments import save_upload
 from cityops.services.cache import StampedCache
 from cityops.services.calendar import city_clock, clock_cache
 from cityops.services.geography import spatial_index
-from cityops.services.public import LOG_COLUMNS, STAGE_LABELS, public_trail, scrub
+from cityops.services.public import (
+    LOG_COLUMNS,
+    STAGE_LABELS,
+    public_case_only,
+    public_trail,
+    scrub,
+)
 from cityops.services.rules import stage_limits
 from cityops.store.blobs import BlobStore
 from cityops.store.fast import Prepared, dbapi_cursor
@@ -623,17 +628,6 @@ def _is_public() -> list[Any]:
         CatalogType.kind == "matter", CatalogType.public.is_(False)
     )
     return [Case.type_code.is_not(None), Case.type_code.not_in(hidden)]
-
-
-def _is_public_row() -> list[Any]:
-    """The same for a statement that reads one case: a lookup of its type on the catalog's
-    unique index, instead of listing every hidden code (~150 rows) to test one."""
-    hidden = exists().where(
-        CatalogType.kind == "matter",
-        CatalogType.code == Case.type_code,
-        CatalogType.public.is_(False),
-    )
-    return [Case.type_code.is_not(None), ~hidden]
 
 
 _MISSING = object()
@@ -1836,7 +1830,7 @@ def get_request(db: Reader, number: str) -> CaseRow:
     statement."""
     one = _statement(
         ("one",),
-        lambda: _view_select().where(Case.number == bindparam("number"), *_is_public_row()),
+        lambda: _view_select().where(Case.number == bindparam("number"), *public_case_only()),
     )
     rows = _on_driver(_conn(db), one, {"number": number})
     row: CaseRow | None = rows[0] if rows else None

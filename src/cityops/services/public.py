@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from cityops.core.errors import Conflict, NotFound, ValidationFailed
@@ -134,8 +134,21 @@ def scrub(text: str, reporter_name: str = "") -> str:
     return text
 
 
+def public_case_only() -> list[Any]:
+    """Conditions of a statement that reads one case for the public: its type is one the city
+    shows the public (decision D18: the status page and Open311 agree; a case not typed yet or
+    of a hidden type is "no case", whoever asks). The type is looked up on the catalog's unique
+    index instead of listing every hidden code (~150 rows) to test one."""
+    hidden = exists().where(
+        CatalogType.kind == "matter",
+        CatalogType.code == Case.type_code,
+        CatalogType.public.is_(False),
+    )
+    return [Case.type_code.is_not(None), ~hidden]
+
+
 def _public_case(session: Session, number: str) -> Case:
-    row = session.scalar(select(Case).where(Case.number == number))
+    row = session.scalar(select(Case).where(Case.number == number, *public_case_only()))
     if row is None:
         raise NotFound(f"没有案件 {number}", en=f"no case {number}", code="unknown_case")
     return row
