@@ -28,7 +28,7 @@ import tomllib
 from collections import deque, namedtuple
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from pathlib import Path
@@ -330,7 +330,7 @@ class Submission:
     received_at: str = ""  # ISO 8601
 
     def to_payload(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}  # (asdict deep-copies)
         data["attributes"] = {k: list(v) for k, v in self.attributes.items()}
         data["media"] = list(self.media)
         return data
@@ -451,7 +451,7 @@ class Runtime:
         if wait is not None:
             raise _limited(wait, "您的网络地址", "your address")
 
-    def limit_key(self, key: ApiKey) -> None:
+    def limit_key(self, key: KeyGrant) -> None:
         wait = self.key_limiter.hit(str(key.id), key.rate_per_minute)
         if wait is not None:
             raise _limited(wait, "该 API 密钥", "this api_key")
@@ -575,8 +575,20 @@ def revoke_key(session: Session, ref: str | int, *, now: datetime | None = None)
     return row
 
 
-def check_key(session: Session, plain: str) -> ApiKey:
-    """GeoReport v2, Errors: 403 for a missing or invalid api_key."""
+@dataclass(frozen=True)
+class KeyGrant:
+    """What a report needs of its api key: which key (its submissions, its rate limit)."""
+
+    id: int
+    rate_per_minute: int
+
+
+_key_sql: dict[str, Prepared] = {}
+
+
+def check_key(session: Session, plain: str) -> KeyGrant:
+    """GeoReport v2, Errors: 403 for a missing or invalid api_key. Read by a prepared statement
+    on the session's connection (every POST asks; the ORM query cost ~0.1 ms)."""
     if not plain:
         raise Open311Error(
             403,
@@ -584,15 +596,24 @@ def check_key(session: Session, plain: str) -> ApiKey:
             "api_key is missing -- can't proceed with create_request",
             code="missing_api_key",
         )
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _digest(plain)))
-    if row is None or row.revoked_at is not None:
+    dialect = session.get_bind().dialect
+    sql = _key_sql.get(dialect.name)
+    if sql is None:
+        sql = _key_sql[dialect.name] = Prepared(
+            select(ApiKey.id, ApiKey.rate_per_minute, ApiKey.revoked_at).where(
+                ApiKey.key_hash == bindparam("digest")
+            ),
+            dialect,
+        )
+    row = sql.one(dbapi_cursor(session), {"digest": _digest(plain)})
+    if row is None or row[2] is not None:
         raise Open311Error(
             403,
             "api_key 无效或已吊销，无法提交",
             "invalid api_key received -- can't proceed with create_request",
             code="invalid_api_key",
         )
-    return row
+    return KeyGrant(int(row[0]), int(row[1]))
 
 
 # --- jurisdiction ------------------------------------------------------------------------------------
