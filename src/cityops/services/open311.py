@@ -588,7 +588,8 @@ _key_sql: dict[str, Prepared] = {}
 
 def check_key(session: Session, plain: str) -> KeyGrant:
     """GeoReport v2, Errors: 403 for a missing or invalid api_key. Read by a prepared statement
-    on the session's connection (every POST asks; the ORM query cost ~0.1 ms)."""
+    on the session's connection: every POST asks, and the ORM query it replaces cost the group
+    writer 0.1–0.4 ms a report."""
     if not plain:
         raise Open311Error(
             403,

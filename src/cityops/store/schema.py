@@ -308,9 +308,9 @@ class Case(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
-    state: Mapped[str] = mapped_column(String(20), index=True)
+    state: Mapped[str] = mapped_column(String(20))  # ix_cases_state_due leads with it
     version: Mapped[int] = mapped_column(Integer, default=1)
-    source: Mapped[str] = mapped_column(String(20), index=True)
+    source: Mapped[str] = mapped_column(String(20))  # six values: no index
     type_code: Mapped[str | None] = mapped_column(String(5))
     condition: Mapped[str | None] = mapped_column(String(300))
     handling_limit: Mapped[str | None] = mapped_column(String(80))
@@ -323,7 +323,7 @@ class Case(Base):
     street_code: Mapped[str | None] = mapped_column(String(9), index=True)
     district_code: Mapped[str | None] = mapped_column(String(6), index=True)
     component_id: Mapped[str | None] = mapped_column(String(17), index=True)
-    department: Mapped[str | None] = mapped_column(String(32), index=True)
+    department: Mapped[str | None] = mapped_column(String(32))  # see the composite below
     handler_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
     reporter_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
     reporter_name: Mapped[str] = mapped_column(String(50), default="")
