@@ -620,9 +620,26 @@ def check_key(session: Session, plain: str) -> KeyGrant:
 # --- jurisdiction ------------------------------------------------------------------------------------
 
 
+def _city_stamp(session: Session) -> Hashable:
+    return tuple(
+        session.execute(
+            select(func.count(), func.max(Region.code)).where(Region.level == "city")
+        ).one()
+    )
+
+
+def _city_codes(session: Session) -> tuple[str, ...]:
+    return tuple(session.scalars(select(Region.code).where(Region.level == "city")))
+
+
+# Clients send jurisdiction_id with every request: its check reads this, not the regions table
+# (~90 µs a request); a city added by another process is seen within DIRECTORY_TTL seconds.
+_cities = StampedCache(_city_stamp, _city_codes, ttl=5.0)
+
+
 def jurisdiction(session: Session, preferred: str | None = None) -> str | None:
     """The city this deployment serves (decisions D1): its GB/T 2260 code."""
-    codes = list(session.scalars(select(Region.code).where(Region.level == "city")))
+    codes = _cities.get(session)
     if preferred in codes:
         return preferred
     return min(codes) if codes else None
