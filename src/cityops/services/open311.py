@@ -633,7 +633,7 @@ def _city_codes(session: Session) -> tuple[str, ...]:
 
 
 # Clients send jurisdiction_id with every request: its check reads this, not the regions table
-# (~90 µs a request); a city added by another process is seen within DIRECTORY_TTL seconds.
+# (~90 µs a request); a city added by another process is seen within 5 s (as the directory).
 _cities = StampedCache(_city_stamp, _city_codes, ttl=5.0)
 
 
