@@ -67,6 +67,19 @@ def city(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     return sessions
 
 
+def patrol_report(type_code: str = "06036", **kw: object) -> cases.NewCase:
+    """The supervisor's usual report at 开封府 (GCJ-02, as a phone sends it)."""
+    return cases.NewCase(
+        source="patrol",
+        type_code=type_code,
+        description="人行道乱堆杂物",
+        lon=KAIFENG_FU[0],
+        lat=KAIFENG_FU[1],
+        crs="gcj02",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
 def report(
     s: Session,
     *,
@@ -78,15 +91,7 @@ def report(
     return cases.create_case(
         s,
         get_user(s, "jiandu"),
-        cases.NewCase(
-            source="patrol",
-            type_code=type_code,
-            description="人行道乱堆杂物",
-            lon=KAIFENG_FU[0],
-            lat=KAIFENG_FU[1],
-            crs="gcj02",
-            **kw,  # type: ignore[arg-type]
-        ),
+        patrol_report(type_code, **kw),
         idempotency_key=key,
         now=when or at(9),
     )

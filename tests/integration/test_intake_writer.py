@@ -17,7 +17,7 @@ from cityops.services.users import get_user
 from cityops.services.writer import GroupWriter, _Job
 from cityops.store.schema import Case, CaseLogRow, CaseStageRow
 
-KAIFENG_FU, at = store.KAIFENG_FU, store.at
+at = store.at
 city = store.city  # the same city (鼓楼区, 250 m grids, staff, standards, rules)
 
 Prepare = Callable[[Session], Callable[[Session], cases.Created]]
@@ -26,14 +26,7 @@ Prepare = Callable[[Session], Callable[[Session], cases.Created]]
 def intake(key: str | None, *, type_code: str = "06036", fail_after_write: bool = False) -> Prepare:
     def prepare(s: Session) -> Callable[[Session], cases.Created]:
         actor = cases.actor_of(s, get_user(s, "jiandu"))
-        new = cases.NewCase(
-            source="patrol",
-            type_code=type_code,
-            description="人行道乱堆杂物",
-            lon=KAIFENG_FU[0],
-            lat=KAIFENG_FU[1],
-            crs="gcj02",
-        )
+        new = store.patrol_report(type_code)
         plan = cases.prepare_intake(s, actor, new, idempotency_key=key, now=at(9))
         if isinstance(plan, cases.Created):
             return lambda _s: plan

@@ -1157,24 +1157,6 @@ class Receipt:
     notice: str
 
 
-def submit(
-    session: Session,
-    sub: Submission,
-    screen: ScreeningHook,
-    *,
-    uploads: Sequence[tuple[str, bytes]] = (),
-    store: BlobStore | None = None,
-    locale: str = "zh-CN",
-    now: datetime | None = None,
-) -> Receipt:
-    """Check, keep the uploaded photos, screen, and either create the case or hold the report
-    (one transaction). ``uploads`` are (file name, bytes): saved only once the rest passed."""
-    write = prepare_submit(
-        session, sub, screen, uploads=uploads, store=store, locale=locale, now=now
-    )
-    return write(session)
-
-
 _accepted: dict[str, Prepared] = {}
 
 
@@ -1209,9 +1191,10 @@ def prepare_submit(
     now: datetime | None = None,
     memo: dict[str, Any] | None = None,
 ) -> Callable[[Session], Receipt]:
-    """``submit`` in two steps for the group writer (services/writer.py): the checks and the
-    screening (refusals raise; nothing written unless there are ``uploads``), then the returned
-    function writes the case or the held report. ``memo`` keeps the screening's decision when
+    """A submission in two steps, for the group writer (services/writer.py): check, keep the
+    uploaded photos (``uploads``: file name and bytes, saved only once the rest passed), screen
+    (refusals raise), then the returned function writes the case or the held report, in the
+    caller's transaction. ``memo`` keeps the screening's decision when
     the same submission is prepared again (the screening remembers what it saw)."""
     en = locale.startswith("en")
     new = _case_of(session, sub)

@@ -313,33 +313,13 @@ def _first(body: Body, name: str) -> str:
 
 
 def _create(request: Request, body: Body, runtime: svc.Runtime, ip: str) -> dict[str, Any]:
-    locale = request_locale(request)
+    """A report with uploaded files, in a worker thread: the writer's job run on its own
+    transaction (the files are saved only once the checks have passed)."""
     with (
         svc.one_writer(request.app.state.engine),
         transaction(request.app.state.sessions) as s,
     ):
-        key = svc.check_key(s, _first(body, "api_key"))
-        runtime.limit_key(key)
-        svc.check_jurisdiction(s, _first(body, "jurisdiction_id"), _preferred_city(request))
-        sub = svc.parse_submission(body.values)
-        if len(body.files) > runtime.policy.max_media:
-            raise svc.Open311Error(
-                400,
-                f"media 最多 {runtime.policy.max_media} 个文件",
-                f"at most {runtime.policy.max_media} media files",
-            )
-        now = datetime.now(city_clock(s).tz)
-        sub = replace(sub, ip=ip, api_key_id=key.id, received_at=now.isoformat(timespec="seconds"))
-        receipt = svc.submit(
-            s,
-            sub,
-            runtime.screen,
-            uploads=body.files,
-            store=_store(request),
-            locale=locale,
-            now=now,
-        )
-    return _answer(receipt)
+        return _create_job(request, body, runtime, ip)(s)(s)
 
 
 def _answer(receipt: svc.Receipt) -> dict[str, Any]:
@@ -351,9 +331,9 @@ def _answer(receipt: svc.Receipt) -> dict[str, Any]:
 def _create_job(
     request: Request, body: Body, runtime: svc.Runtime, ip: str
 ) -> Callable[[Session], Callable[[Session], dict[str, Any]]]:
-    """``_create`` (without uploads) as a job of the intake's group writer: the same checks in
-    the same order, then the writes. A job may be prepared again after its group failed: the
-    key's rate limiter and the screening are consulted once (``memo``)."""
+    """A report as a job of the intake's group writer (``_create`` runs it alone when it has
+    files): the checks, then the writes. A job may be prepared again after its group failed:
+    the key's rate limiter and the screening are consulted once (``memo``)."""
     locale = request_locale(request)
     memo: dict[str, Any] = {}
     store = _store(request)
@@ -372,10 +352,23 @@ def _create_job(
                 raise
         svc.check_jurisdiction(s, _first(body, "jurisdiction_id"), _preferred_city(request))
         sub = svc.parse_submission(body.values)
+        if len(body.files) > runtime.policy.max_media:
+            raise svc.Open311Error(
+                400,
+                f"media 最多 {runtime.policy.max_media} 个文件",
+                f"at most {runtime.policy.max_media} media files",
+            )
         now = memo.setdefault("now", datetime.now(city_clock(s).tz))
         sub = replace(sub, ip=ip, api_key_id=key.id, received_at=now.isoformat(timespec="seconds"))
         write = svc.prepare_submit(
-            s, sub, runtime.screen, store=store, locale=locale, now=now, memo=memo
+            s,
+            sub,
+            runtime.screen,
+            uploads=body.files,
+            store=store,
+            locale=locale,
+            now=now,
+            memo=memo,
         )
         return lambda s2: _answer(write(s2))
 
